@@ -1,0 +1,1 @@
+"""Disbursement: preferential loans and livelihood support through bank partners."""

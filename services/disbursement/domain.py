@@ -1,0 +1,1 @@
+"""Pure disbursement rules. Standard library only."""

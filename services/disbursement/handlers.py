@@ -1,0 +1,1 @@
+"""Disbursement use cases."""

@@ -1,0 +1,1 @@
+"""Disbursement API models."""

@@ -1,0 +1,1 @@
+"""Eligibility: poverty standards as data, explained classifications, programme eligibility."""

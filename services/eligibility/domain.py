@@ -1,0 +1,1 @@
+"""Pure eligibility rules. Standard library only."""

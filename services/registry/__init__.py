@@ -1,0 +1,1 @@
+"""Household registry: households, members, surveys; publishes every change."""

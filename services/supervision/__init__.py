@@ -1,0 +1,1 @@
+"""Supervision: public posting, complaints, community project supervision, beneficiary timeline."""

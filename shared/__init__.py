@@ -1,0 +1,1 @@
+"""Every Door platform library: envelope, outbox, consumer, db, telemetry, auth and infra."""

@@ -1,0 +1,196 @@
+"""Database plumbing: naming convention, engines, sessions, Alembic at start-up, platform tables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> sa.MetaData:
+    """A MetaData with the project's constraint naming convention."""
+    return sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def declarative_base() -> type[DeclarativeBase]:
+    """A fresh declarative Base per service (each service owns its own database)."""
+
+    class Base(DeclarativeBase):
+        metadata = new_metadata()
+
+    return Base
+
+
+def platform_tables(metadata: sa.MetaData) -> PlatformTables:
+    """Add the outbox, inbox and dead-letter tables to a service's metadata."""
+    return PlatformTables(metadata)
+
+
+class PlatformTables:
+    """The tables every service has: its event log (outbox), inbox and dead letters."""
+
+    def __init__(self, metadata: sa.MetaData) -> None:
+        self.outbox = sa.Table(
+            "outbox", metadata,
+            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+            sa.Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+            sa.Column("topic", sa.Text, nullable=False),
+            sa.Column("key", sa.Text),
+            sa.Column("type", sa.Text, nullable=False),
+            sa.Column("subject", sa.Text),
+            sa.Column("correlation_id", sa.Text),
+            sa.Column("causation_id", sa.Text),
+            sa.Column("traceparent", sa.Text),
+            sa.Column("tracestate", sa.Text),
+            sa.Column("headers", JSONB, nullable=False),
+            sa.Column("value", sa.LargeBinary, nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                      server_default=sa.func.now()),
+            sa.Column("sent_at", sa.DateTime(timezone=True)),
+            sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+            sa.Index("ix_outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL")),
+            sa.Index("ix_outbox_subject", "subject"),
+        )
+        self.inbox = sa.Table(
+            "inbox", metadata,
+            sa.Column("consumer", sa.Text, primary_key=True),
+            sa.Column("event_id", sa.Text, primary_key=True),
+            sa.Column("topic", sa.Text, nullable=False),
+            sa.Column("outcome", sa.Text, nullable=False, server_default="processed"),
+            sa.Column("received_at", sa.DateTime(timezone=True), nullable=False,
+                      server_default=sa.func.now()),
+        )
+        self.dead_letter = sa.Table(
+            "dead_letter", metadata,
+            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+            sa.Column("consumer", sa.Text, nullable=False),
+            sa.Column("event_id", sa.Text, nullable=False),
+            sa.Column("topic", sa.Text, nullable=False),
+            sa.Column("partition", sa.Integer, nullable=False),
+            sa.Column("offset", sa.BigInteger, nullable=False),
+            sa.Column("key", sa.LargeBinary),
+            sa.Column("headers", JSONB, nullable=False),
+            sa.Column("value", sa.LargeBinary),
+            sa.Column("reason", sa.Text, nullable=False),
+            sa.Column("attempts", sa.Integer, nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                      server_default=sa.func.now()),
+            sa.Column("replayed_at", sa.DateTime(timezone=True)),
+        )
+
+    @property
+    def tables(self) -> list[sa.Table]:
+        """All three tables, for migrations."""
+        return [self.outbox, self.inbox, self.dead_letter]
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg engine with sane pool settings."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Session factory that keeps objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on any error."""
+    async with factory() as session, session.begin():
+        yield session
+
+
+async def create_database_if_missing(url: str) -> None:
+    """Create the service's database on the server if it does not exist (dev/test convenience)."""
+    target = sa.engine.make_url(url)
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                sa.text("select 1 from pg_database where datname = :n"), {"n": target.database}
+            )
+            if not exists:
+                await conn.execute(sa.text(f'create database "{target.database}"'))
+    finally:
+        await admin.dispose()
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    """Alembic config for one service's migrations folder."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, migrations_dir: Path) -> None:
+    """Run Alembic `upgrade head` on a connection of `engine` (serialised by an advisory lock)."""
+    cfg = alembic_config(migrations_dir, engine.url.render_as_string(hide_password=False))
+
+    def _run(sync_conn: sa.Connection) -> None:
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, "head")
+
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("select pg_advisory_xact_lock(727274)"))
+        await conn.run_sync(_run)
+
+
+def run_migrations_env(target_metadata: sa.MetaData) -> None:
+    """Body of every service's migrations/env.py: online mode, sharing a given connection."""
+    from alembic import context
+
+    def do_run(connection: sa.Connection) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        do_run(connection)
+        return
+
+    async def _online() -> None:
+        engine = create_async_engine(context.config.get_main_option("sqlalchemy.url") or "")
+        async with engine.begin() as conn:
+            await conn.run_sync(do_run)
+        await engine.dispose()
+
+    asyncio.run(_online())
+
+
+def create_platform_tables(bind: sa.Connection) -> None:
+    """Migration helper: create outbox, inbox and dead_letter as they are defined above."""
+    meta = new_metadata()
+    PlatformTables(meta)
+    meta.create_all(bind)
+
+
+def drop_platform_tables(bind: sa.Connection) -> None:
+    """Migration helper: drop the platform tables."""
+    meta = new_metadata()
+    PlatformTables(meta)
+    meta.drop_all(bind)

@@ -1,0 +1,185 @@
+"""Transactional outbox: events are rows written in the same transaction as the state change,
+published afterwards by a relay (claim with FOR UPDATE SKIP LOCKED, mark sent, keep the row)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared.db import PlatformTables
+from shared.envelope import Envelope
+from shared.telemetry import Metrics, context_from, current_trace_headers
+
+log = logging.getLogger("everydoor.outbox")
+tracer = trace.get_tracer("everydoor.outbox")
+
+
+CORRELATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "correlation_id", default=None
+)
+
+
+def channel(service: str) -> str:
+    """NOTIFY channel that wakes a service's relay."""
+    return f"outbox_{service}"
+
+
+class Outbox:
+    """Writes events into the current transaction; they are published only if it commits."""
+
+    def __init__(self, tables: PlatformTables, *, service: str) -> None:
+        self.table = tables.outbox
+        self.service = service
+        self.source = f"/services/{service}"
+
+    def new(self, *, type: str, data: dict, subject: str | None = None,
+            correlation_id: str | None = None, causation: Envelope | None = None) -> Envelope:
+        """An envelope from this service, carrying the current trace context."""
+        trace_headers = current_trace_headers()
+        if causation is not None:
+            correlation_id = causation.correlation_id or causation.id
+        elif correlation_id is None:
+            correlation_id = CORRELATION_ID.get()
+        return Envelope(
+            type=type, source=self.source, data=data, subject=subject,
+            correlation_id=correlation_id,
+            causation_id=causation.id if causation is not None else None,
+            traceparent=trace_headers.get("traceparent"),
+            tracestate=trace_headers.get("tracestate"),
+        )
+
+    def rows(self, topic: str, events: Sequence[Envelope]) -> list[dict]:
+        """Outbox rows for a batch insert."""
+        return [
+            {
+                "event_id": e.id, "topic": topic, "key": e.subject, "type": e.type,
+                "subject": e.subject, "correlation_id": e.correlation_id,
+                "causation_id": e.causation_id, "traceparent": e.traceparent,
+                "tracestate": e.tracestate,
+                "headers": [[k, v.decode()] for k, v in e.headers()], "value": e.value(),
+            }
+            for e in events
+        ]
+
+    async def add(self, session: AsyncSession, topic: str, *events: Envelope) -> None:
+        """Insert events into the outbox inside `session`'s transaction, and wake the relay."""
+        if not events:
+            return
+        await session.execute(sa.insert(self.table), self.rows(topic, events))
+        await self.notify(session)
+
+    async def add_raw(self, session: AsyncSession, *, topic: str, event_id: str, type: str,
+                      key: bytes | None, headers: list[tuple[str, bytes]], value: bytes | None) -> None:
+        """Insert an arbitrary record (dead letters: the bytes may not be JSON)."""
+        await session.execute(sa.insert(self.table).values(
+            event_id=event_id, topic=topic, key=key.decode(errors="replace") if key else None,
+            type=type, subject=None,
+            headers=[[k, (v or b"").decode(errors="replace")] for k, v in headers],
+            value=value or b"",
+        ))
+        await self.notify(session)
+
+    async def notify(self, session: AsyncSession) -> None:
+        """A wake-up hint, delivered by PostgreSQL only when the transaction commits."""
+        await session.execute(sa.select(sa.func.pg_notify(channel(self.service), "")))
+
+
+class Relay:
+    """Publishes unsent outbox rows in order of id; marks them sent; survives restarts."""
+
+    def __init__(self, *, engine: AsyncEngine, tables: PlatformTables, producer: AIOKafkaProducer,
+                 service: str, metrics: Metrics, batch_size: int = 500,
+                 poll_interval: float = 0.5) -> None:
+        self.engine = engine
+        self.table = tables.outbox
+        self.producer = producer
+        self.service = service
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def run(self) -> None:
+        """Relay loop: publish what is pending, then wait for NOTIFY or the poll interval."""
+        await self._listen()
+        try:
+            while True:
+                try:
+                    published = await self.publish_pending()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("relay %s failed; retrying", self.service)
+                    published = 0
+                    await asyncio.sleep(1.0)
+                if published >= self.batch_size:
+                    continue  # more waiting: no pause
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        finally:
+            if self._listener is not None:
+                with contextlib.suppress(Exception):
+                    await self._listener.close()
+
+    async def _listen(self) -> None:
+        url = self.engine.url.set(drivername="postgresql")
+        try:
+            self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+            await self._listener.add_listener(channel(self.service), lambda *_: self._wake.set())
+        except Exception:  # NOTIFY is only a hint: polling still works without it
+            log.warning("relay %s: LISTEN unavailable, polling only", self.service, exc_info=True)
+            self._listener = None
+
+    async def publish_pending(self) -> int:
+        """Claim one batch of unsent rows, publish them, mark them sent; return the count."""
+        t = self.table
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(
+                sa.select(t.c.id, t.c.topic, t.c.key, t.c.headers, t.c.value, t.c.traceparent,
+                          t.c.tracestate)
+                .where(t.c.sent_at.is_(None)).order_by(t.c.id).limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )).all()
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in row.headers if k not in ("traceparent", "tracestate")]
+                parent = context_from(row.traceparent, row.tracestate)
+                with tracer.start_as_current_span(
+                    f"{row.topic} publish", context=parent, kind=SpanKind.PRODUCER,
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": row.topic,
+                                "messaging.operation.type": "send"},
+                ):
+                    headers += [(k, v.encode()) for k, v in current_trace_headers().items()]
+                    futures.append(await self.producer.send(
+                        row.topic, value=bytes(row.value),
+                        key=row.key.encode() if row.key else None, headers=headers,
+                    ))
+            await asyncio.gather(*futures)  # every record acknowledged (acks=all) before marking
+            await conn.execute(
+                sa.update(t).where(t.c.id.in_([r.id for r in rows]))
+                .values(sent_at=sa.func.now(), attempts=t.c.attempts + 1)
+            )
+        for row in rows:
+            self.metrics.outbox_published.labels(row.topic).inc()
+        return len(rows)
+
+    async def backlog(self) -> int:
+        """Rows not yet published."""
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(
+                sa.select(sa.func.count()).select_from(self.table).where(self.table.c.sent_at.is_(None))
+            ) or 0)

@@ -1,0 +1,74 @@
+"""RFC 9457 problem+json responses for every error the APIs return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+MEDIA_TYPE = "application/problem+json"
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+          409: "Conflict", 412: "Precondition failed", 413: "Payload too large",
+          422: "Unprocessable content", 428: "Precondition required", 429: "Too many requests",
+          503: "Service unavailable"}
+
+
+class Problem(Exception):
+    """An error with an HTTP status, a human detail and optional extra members."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None,
+                 type: str = "about:blank", headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or TITLES.get(status, "Error")
+        self.type = type
+        self.headers = headers
+        self.extra = extra
+
+
+def invalid(field: str, message: str) -> Problem:
+    """A 422 naming one bad field (for rules checked beyond the schema)."""
+    return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def problem_response(request: Request, status: int, detail: str, *, title: str | None = None,
+                     type: str = "about:blank", headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    """Build a problem+json response."""
+    body = {"type": type, "title": title or TITLES.get(status, "Error"), "status": status,
+            "detail": detail, "instance": str(request.url.path), **extra}
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "form"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn errors into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.detail, title=exc.title, type=exc.type,
+                                headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]}
+                  for e in exc.errors()]
+        fields = sorted({e["field"] for e in errors})
+        return problem_response(request, 422, "invalid fields: " + ", ".join(fields),
+                                errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(request, exc.status_code, str(exc.detail),
+                                headers=getattr(exc, "headers", None))

@@ -1,0 +1,320 @@
+"""The composition of one service process: API + consumers + outbox relay, built at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared import db, problems
+from shared.auth import Authenticator, CurrentUser, require_role
+from shared.consumer import Consumer, ConsumerSpec
+from shared.db import PlatformTables
+from shared.infra import ensure_topics
+from shared.outbox import CORRELATION_ID, Outbox, Relay
+from shared.settings import ServiceSettings, state_dir
+from shared.telemetry import Metrics, setup_tracing
+
+log = logging.getLogger("everydoor.runtime")
+
+
+
+@dataclass
+class ServiceSpec:
+    """Everything that makes a service: its tables, migrations, routes, consumers, topics."""
+
+    name: str
+    settings: ServiceSettings
+    tables: PlatformTables
+    migrations_dir: Path
+    routers: Sequence[APIRouter] = ()
+    publishes: Sequence[str] = ()
+    consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda rt: ()
+    on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    title: str = ""
+    description: str = ""
+    extra_routes: Callable[[FastAPI], None] | None = None
+
+
+@dataclass
+class Runtime:
+    """Live resources of one service process (engine, producer, outbox, consumers)."""
+
+    spec: ServiceSpec
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    outbox: Outbox
+    metrics: Metrics
+    producer: AIOKafkaProducer
+    relay: Relay
+    consumers: list[Consumer] = field(default_factory=list)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The service's settings."""
+        return self.spec.settings
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one committed-or-rolled-back transaction."""
+        async with db.transaction(self.sessions) as session:
+            yield session
+
+
+def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the service runtime."""
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+
+
+def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """acks=all always; idempotence only where the broker supports it (not the embedded one)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all",
+        enable_idempotence=settings.platform.kafka_enable_idempotence,
+        linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=15000,
+    )
+
+
+async def start_runtime(spec: ServiceSpec) -> Runtime:
+    """Migrate, connect, start the relay and the consumers."""
+    settings = spec.settings
+    if settings.platform.everydoor_dev_mode:
+        await db.create_database_if_missing(settings.db_url)
+    engine = db.create_engine(settings.db_url)
+    with contextlib.suppress(Exception):
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    await db.upgrade(engine, spec.migrations_dir)
+    sessions = db.sessionmaker(engine)
+    metrics = Metrics(spec.name)
+    outbox = Outbox(spec.tables, service=spec.name)
+    producer = make_producer(settings)
+    await producer.start()
+    relay = Relay(engine=engine, tables=spec.tables, producer=producer, service=spec.name,
+                  metrics=metrics, batch_size=settings.relay_batch_size,
+                  poll_interval=settings.relay_poll_interval_s)
+    rt = Runtime(spec=spec, engine=engine, sessions=sessions, outbox=outbox, metrics=metrics,
+                 producer=producer, relay=relay)
+    try:
+        specs = list(spec.consumers(rt))
+        topics = set(spec.publishes)
+        for cs in specs:
+            topics.update(cs.topics)
+            topics.update(t + ".dlq" for t in cs.topics)
+        await ensure_topics(settings.bootstrap_servers, topics,
+                            settings.platform.kafka_topic_partitions)
+        for hook in spec.on_startup:
+            await hook(rt)
+        if settings.relay_enabled:
+            rt.tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
+        for cs in specs:
+            consumer = Consumer(
+                spec=cs, service=spec.name, bootstrap=settings.bootstrap_servers,
+                sessions=sessions, tables=spec.tables, outbox=outbox, metrics=metrics,
+                batch_size=settings.consumer_batch_size, max_attempts=settings.consumer_max_attempts,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
+                heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+                group_id=f"{settings.consumer_group_prefix}{spec.name}.{cs.name}",
+            )
+            await consumer.start()
+            rt.consumers.append(consumer)
+            rt.tasks.append(asyncio.create_task(consumer.run(), name=consumer.name))
+        for job in spec.background:
+            rt.tasks.append(asyncio.create_task(job(rt), name=f"{spec.name}-{job.__name__}"))
+    except BaseException:
+        await stop_runtime(rt)
+        raise
+    return rt
+
+
+async def stop_runtime(rt: Runtime) -> None:
+    """Cancel tasks, leave groups, flush, close."""
+    for task in rt.tasks:
+        task.cancel()
+    await asyncio.gather(*rt.tasks, return_exceptions=True)
+    for consumer in rt.consumers:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+    with contextlib.suppress(Exception):
+        await rt.producer.stop()
+    await rt.engine.dispose()
+
+
+def ops_router() -> APIRouter:
+    """Operator endpoints every service has: dead letters (list, replay) and outbox refill."""
+    router = APIRouter(prefix="/v1/ops", tags=["operations"])
+    operator = require_role("national_admin")
+
+    @router.get("/dead-letters", dependencies=[require_role("national_admin", "auditor")])
+    async def list_dead_letters(rt: RuntimeDep, replayed: bool | None = None,
+                                limit: int = 100) -> list[dict]:
+        """Dead letters of this service's consumers, newest first."""
+        dl = rt.spec.tables.dead_letter
+        q = sa.select(dl).order_by(dl.c.id.desc()).limit(min(limit, 1000))
+        if replayed is not None:
+            q = q.where(dl.c.replayed_at.is_not(None) if replayed else dl.c.replayed_at.is_(None))
+        async with rt.sessions() as s:
+            rows = (await s.execute(q)).mappings().all()
+        return [
+            {"id": r["id"], "consumer": r["consumer"], "event_id": r["event_id"],
+             "topic": r["topic"], "partition": r["partition"], "offset": r["offset"],
+             "reason": r["reason"], "attempts": r["attempts"], "created_at": r["created_at"],
+             "replayed_at": r["replayed_at"],
+             "headers": dict(r["headers"]),
+             "value": (r["value"] or b"").decode(errors="replace")[:4000]}
+            for r in rows
+        ]
+
+    @router.post("/dead-letters/{dead_letter_id}/replay", dependencies=[operator])
+    async def replay_dead_letter(dead_letter_id: int, rt: RuntimeDep) -> dict:
+        """Run a dead letter through its consumer again (after a fix); returns the outcome."""
+        dl = rt.spec.tables.dead_letter
+        async with rt.sessions() as s:
+            name = await s.scalar(sa.select(dl.c.consumer).where(dl.c.id == dead_letter_id))
+        consumer = next((c for c in rt.consumers if c.name == name), None)
+        if consumer is None:
+            raise problems.Problem(404, f"no dead letter {dead_letter_id}")
+        outcome = await consumer.replay(dead_letter_id)
+        return {"id": dead_letter_id, "outcome": outcome}
+
+    @router.post("/outbox/republish", dependencies=[operator])
+    async def republish(rt: RuntimeDep, since_id: int = 0) -> dict:
+        """Mark kept outbox rows unsent so the relay publishes them again (refill a lost broker)."""
+        t = rt.spec.tables.outbox
+        async with rt.transaction() as s:
+            result = await s.execute(sa.update(t).where(t.c.id >= since_id, t.c.sent_at.is_not(None))
+                                     .values(sent_at=None))
+            await rt.outbox.notify(s)
+        return {"requeued": result.rowcount}
+
+    return router
+
+
+def create_app(spec: ServiceSpec) -> FastAPI:
+    """The service's FastAPI app; the lifespan starts and stops the runtime."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = await start_runtime(spec)
+        app.state.runtime = rt
+        try:
+            yield
+        finally:
+            await stop_runtime(rt)
+
+    app = FastAPI(title=spec.title or f"Every Door {spec.name}", version="0.1.0",
+                  description=spec.description, lifespan=lifespan)
+    app.state.authenticator = Authenticator(spec.settings.platform)
+    app.state.service = spec.name
+    problems.install(app)
+    max_body = spec.settings.max_body_bytes
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body and not request.url.path.endswith("/imports"):
+            return problems.problem_response(request, 413, f"body larger than {max_body} bytes")
+        token = CORRELATION_ID.set(request.headers.get("x-correlation-id") or str(uuid.uuid4()))
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["x-correlation-id"] = CORRELATION_ID.get() or ""
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            if hasattr(request.app.state, "runtime"):
+                m = request.app.state.runtime.metrics
+                m.requests.labels(request.method, path, str(status)).inc()
+                m.latency.labels(request.method, path).observe(time.perf_counter() - start)
+            CORRELATION_ID.reset(token)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict:
+        """The process is up."""
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/ready", tags=["operations"])
+    async def ready(rt: RuntimeDep) -> JSONResponse:
+        """Its database and the broker answer."""
+        checks: dict[str, str] = {}
+        try:
+            async with rt.engine.connect() as conn:
+                await conn.execute(sa.text("select 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"error: {exc}"
+        try:
+            await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), 3)
+            checks["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"error: {exc!r}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics(rt: RuntimeDep) -> Response:
+        """Prometheus text exposition."""
+        with contextlib.suppress(Exception):
+            rt.metrics.outbox_backlog.set(await rt.relay.backlog())
+        return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/whoami", tags=["operations"])
+    async def whoami(user: CurrentUser) -> dict:
+        """The caller as the token says."""
+        return {"sub": user.sub, "role": user.role, "scope": list(user.scope),
+                "partner": user.partner}
+
+    app.include_router(ops_router())
+    for router in spec.routers:
+        app.include_router(router)
+    if spec.extra_routes:
+        spec.extra_routes(app)
+    with contextlib.suppress(Exception):
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="health,ready,metrics")
+    return app
+
+
+def serve(spec: ServiceSpec) -> None:
+    """`python -m services.<name>`: tracing, then uvicorn on the service's port."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_tracing(spec.name, span_file=state_dir() / "spans.jsonl")
+    app = create_app(spec)
+    uvicorn.run(app, host=spec.settings.host, port=spec.settings.port, log_level="info",
+                access_log=False)

@@ -1,0 +1,68 @@
+"""Settings shared by every service; each service subclasses `ServiceSettings` with its own prefix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def state_dir() -> Path:
+    """The git-ignored local state folder (`.everydoor/` at the project root unless overridden)."""
+    path = Path(os.environ.get("EVERYDOOR_HOME", PROJECT_ROOT / ".everydoor"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class PlatformSettings(BaseSettings):
+    """Connection and runtime settings common to the whole platform (no prefix: standard names)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Server-level URL; each service appends its own database name unless given a full URL.
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433"
+    everydoor_dev_mode: bool = True
+    everydoor_jwt_secret: str | None = None
+    everydoor_jwt_issuer: str = "everydoor"
+    kafka_enable_idempotence: bool = False
+    kafka_topic_partitions: int = 6
+
+
+class ServiceSettings(BaseSettings):
+    """Base for a service's Settings: ports, database, consumer tuning."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None
+    consumer_group_prefix: str = ""
+    consumer_batch_size: int = 500
+    consumer_max_attempts: int = 3
+    consumer_session_timeout_ms: int = 6000
+    consumer_heartbeat_interval_ms: int = 500
+    max_body_bytes: int = 1_000_000
+    relay_enabled: bool = True
+    relay_batch_size: int = 500
+    relay_poll_interval_s: float = 0.5
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    @property
+    def db_url(self) -> str:
+        """The full SQLAlchemy URL of this service's own database."""
+        if self.database_url:
+            return self.database_url
+        url = make_url(self.platform.database_url)
+        return url.set(database=f"everydoor_{self.service_name}").render_as_string(hide_password=False)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Kafka bootstrap servers."""
+        return self.platform.kafka_bootstrap_servers
