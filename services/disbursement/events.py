@@ -1,11 +1,30 @@
-"""Integration events disbursement publishes (its public contract, bank partners included)."""
+"""Integration events disbursement publishes (its public contract, bank partners included).
+
+Bank-facing messages never carry a national ID: only a beneficiary reference and the payee name.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 TOPIC = "disbursement.events"
 SOURCE = "/services/disbursement"
+
+APPLICATION_SUBMITTED = "disbursement.application.submitted.v1"
+APPLICATION_REVIEWED = "disbursement.application.reviewed.v1"
+APPLICATION_CONFIRMED = "disbursement.application.confirmed.v1"
+APPLICATION_REJECTED = "disbursement.application.rejected.v1"
+INSTRUCTION_ISSUED = "disbursement.instruction.issued.v1"
+INSTRUCTION_STATUS_CHANGED = "disbursement.instruction.status_changed.v1"
+HOLD_APPLIED = "disbursement.hold.applied.v1"
+HOLD_RELEASED = "disbursement.hold.released.v1"
+BANK_STATUS = "bank.instruction.status.v1"
+
+InstructionStatus = Literal["approved", "sent", "accepted", "rejected", "settled", "failed",
+                            "reversed", "on_hold", "cancelled"]
 
 
 def instructions_topic(partner: str) -> str:
@@ -18,4 +37,85 @@ def status_topic(partner: str) -> str:
     return f"disbursement.status.{partner}"
 
 
-EVENTS: dict[str, type[BaseModel]] = {}
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ApplicationEventV1(_Event):
+    """Application submitted / reviewed / confirmed / rejected."""
+
+    application_id: str
+    household_id: str
+    programme_code: str
+    amount_vnd: int
+    term_months: int | None = None
+    status: str
+    group_id: str | None = None
+    note: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+
+
+class InstructionIssuedV1(_Event):
+    """`disbursement.instruction.issued.v1`: pay or deliver (bank-facing; no national ID)."""
+
+    instruction_id: str
+    application_id: str
+    programme_code: str
+    beneficiary_reference: str
+    payee_name: str
+    commune_code: str
+    transaction_point: str
+    amount_vnd: int
+    currency: Literal["VND"] = "VND"
+    purpose: str
+    term_months: int | None = None
+    annual_rate_pct: float | None = None
+    scheduled_date: date
+    partner: str | None = None
+
+
+class BankInstructionStatusV1(_Event):
+    """`bank.instruction.status.v1`: the partner's answer on `disbursement.status.<partner>`."""
+
+    instruction_id: str
+    status: Literal["accepted", "rejected", "settled", "failed", "reversed", "repayment_received"]
+    reason_code: str | None = None
+    bank_reference: str | None = None
+    amount_vnd: int | None = None
+    occurred_at: datetime
+
+
+class InstructionStatusChangedV1(_Event):
+    """`disbursement.instruction.status_changed.v1` on `disbursement.events`."""
+
+    instruction_id: str
+    application_id: str
+    household_id: str
+    status: InstructionStatus
+    previous_status: InstructionStatus | None = None
+    reason: str | None = None
+    bank_reference: str | None = None
+    amount_vnd: int | None = None
+    occurred_at: datetime
+
+
+class HoldEventV1(_Event):
+    """`disbursement.hold.applied.v1` / `disbursement.hold.released.v1`."""
+
+    household_id: str
+    complaint_id: str
+    instruction_ids: list[str] = []
+
+
+EVENTS: dict[str, type[BaseModel]] = {
+    APPLICATION_SUBMITTED: ApplicationEventV1,
+    APPLICATION_REVIEWED: ApplicationEventV1,
+    APPLICATION_CONFIRMED: ApplicationEventV1,
+    APPLICATION_REJECTED: ApplicationEventV1,
+    INSTRUCTION_ISSUED: InstructionIssuedV1,
+    INSTRUCTION_STATUS_CHANGED: InstructionStatusChangedV1,
+    HOLD_APPLIED: HoldEventV1,
+    HOLD_RELEASED: HoldEventV1,
+    BANK_STATUS: BankInstructionStatusV1,
+}

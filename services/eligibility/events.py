@@ -2,9 +2,105 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 TOPIC = "eligibility.decisions"
 SOURCE = "/services/eligibility"
 
-EVENTS: dict[str, type[BaseModel]] = {}
+CLASSIFICATION_DECIDED = "eligibility.classification.decided.v1"
+CLASSIFICATION_RECOGNIZED = "eligibility.classification.recognized.v1"
+PROGRAM_ELIGIBILITY_CHANGED = "eligibility.program_eligibility.changed.v1"
+
+Category = Literal["poor", "near_poor", "middle", "not_poor", "incomplete"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Indicator(_Event):
+    """A deprivation indicator, named as the decree names it."""
+
+    code: str
+    name_vi: str
+    name_en: str
+
+
+class ExplanationV1(_Event):
+    """Why a household got its category."""
+
+    ruleset_id: str
+    area_type: str
+    income_per_capita_vnd: int
+    income_line_vnd: int
+    deprived: list[Indicator] = []
+    deprivation_count: int
+    threshold: int
+    missing: list[str] = []
+
+
+class ClassificationDecidedV1(_Event):
+    """`eligibility.classification.decided.v1`: a (provisional) classification, with why."""
+
+    classification_id: str
+    household_id: str
+    category: Category
+    previous_category: Category | None = None
+    status: Literal["provisional", "recognized", "superseded"] = "provisional"
+    ruleset_id: str
+    survey_id: str | None = None
+    survey_date: date | None = None
+    review_round: str | None = None
+    area_type: str
+    province_code: str
+    commune_code: str
+    village: str
+    head_name: str
+    explanation: ExplanationV1
+    trigger_event_id: str | None = None
+    decided_at: datetime
+
+
+class ClassificationRecognizedV1(_Event):
+    """`eligibility.classification.recognized.v1`: the commune approved the posting with it."""
+
+    classification_id: str
+    household_id: str
+    category: Category
+    posting_id: str
+    recognized_at: datetime
+    transition: Literal["escaped_poverty", "escaped_near_poverty"] | None = None
+    just_escaped_until: date | None = None
+    commune_code: str | None = None
+
+
+class ProgramStatus(_Event):
+    """Eligibility for one programme, with the reason when not eligible."""
+
+    program_code: str
+    eligible: bool
+    reason: str
+
+
+class ProgramEligibilityChangedV1(_Event):
+    """`eligibility.program_eligibility.changed.v1`: the full list for the household."""
+
+    household_id: str
+    programs: list[ProgramStatus]
+    changed: list[str] = []
+    category: Category | None = None
+    status: str | None = None
+    commune_code: str | None = None
+    village: str | None = None
+    head_name: str | None = None
+    as_of: datetime
+
+
+EVENTS: dict[str, type[BaseModel]] = {
+    CLASSIFICATION_DECIDED: ClassificationDecidedV1,
+    CLASSIFICATION_RECOGNIZED: ClassificationRecognizedV1,
+    PROGRAM_ELIGIBILITY_CHANGED: ProgramEligibilityChangedV1,
+}

@@ -15,10 +15,11 @@ from shared.problems import Problem
 async def on_household_registered(ctx: EventContext,
                                   payload: registry_events.HouseholdRegisteredV1) -> None:
     """Project a newly registered household."""
+    h = payload.household
     values = {
-        "id": payload.household_id, "area_type": payload.area_type,
-        "province_code": payload.location.province_code,
-        "commune_code": payload.location.commune_code, "village": payload.location.village,
+        "id": payload.household_id, "area_type": h.area_type,
+        "province_code": h.location.province_code,
+        "commune_code": h.location.commune_code, "village": h.location.village,
         "registry_version": payload.version, "last_event_id": ctx.event.id,
     }
     stmt = pg_insert(tables.Household).values(**values)

@@ -1,8 +1,13 @@
-"""Integration events the registry publishes on `registry.households` (its public contract)."""
+"""Integration events the registry publishes on `registry.households` (its public contract).
+
+Every event carries `household`, the full snapshot after the change, so consumers can act without
+calling the registry back. Within a version only optional fields may be added.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -10,9 +15,27 @@ TOPIC = "registry.households"
 SOURCE = "/services/registry"
 
 HOUSEHOLD_REGISTERED = "registry.household.registered.v1"
+HOUSEHOLD_UPDATED = "registry.household.updated.v1"
+MEMBER_ADDED = "registry.household.member_added.v1"
+MEMBER_REMOVED = "registry.household.member_removed.v1"
+MEMBER_UPDATED = "registry.household.member_updated.v1"
+HOUSEHOLD_SURVEYED = "registry.household.surveyed.v1"
+HOUSEHOLD_ARCHIVED = "registry.household.archived.v1"
+VERIFICATION_REQUESTED = "registry.household.verification_requested.v1"
+VERIFICATION_RESOLVED = "registry.household.verification_resolved.v1"
+
+INDICATOR_CODES = (
+    "employment", "dependants", "nutrition", "health_insurance", "adult_education",
+    "school_attendance", "housing_quality", "housing_area", "water_source", "latrine", "telecom",
+    "information_access", "digital_services", "waste_treatment",
+)
 
 
-class Location(BaseModel):
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Location(_Event):
     """Where a household lives."""
 
     province_code: str
@@ -20,8 +43,8 @@ class Location(BaseModel):
     village: str
 
 
-class MemberV1(BaseModel):
-    """A household member as published (the national ID stays inside the registry's events)."""
+class MemberV1(_Event):
+    """A household member (internal topic: the national ID never leaves for banks or the public)."""
 
     member_id: str
     full_name: str
@@ -29,20 +52,130 @@ class MemberV1(BaseModel):
     date_of_birth: date
     sex: str
     relation: str
+    ethnicity: str | None = None
+    disability: bool | None = None
 
 
-class HouseholdRegisteredV1(BaseModel):
-    """`registry.household.registered.v1`: a new household was recorded."""
-
-    model_config = ConfigDict(extra="allow")
+class HouseholdSnapshotV1(_Event):
+    """The household as it stands after the change."""
 
     household_id: str
     version: int
-    area_type: str
+    status: Literal["active", "archived"] = "active"
+    external_ref: str | None = None
+    area_type: Literal["rural", "urban"]
     location: Location
+    address: str | None = None
     head_name: str
     members: list[MemberV1] = []
+    verification_requested: bool = False
+
+
+class SurveyV1(_Event):
+    """One immutable survey."""
+
+    survey_id: str
+    survey_date: date
+    review_round: str
+    income_per_capita_vnd: int
+    deprivations: dict[str, bool]
+    facts: dict[str, Any] = {}
+    surveyor: str | None = None
+    notes: str | None = None
+
+
+class FieldChange(_Event):
+    """Field-level before/after."""
+
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class HouseholdRegisteredV1(_Event):
+    """`registry.household.registered.v1`: a new household was recorded."""
+
+    household_id: str
+    version: int
+    household: HouseholdSnapshotV1
+    possible_duplicates: list[str] = []
     actor: str | None = None
 
 
-EVENTS: dict[str, type[BaseModel]] = {HOUSEHOLD_REGISTERED: HouseholdRegisteredV1}
+class HouseholdUpdatedV1(_Event):
+    """`registry.household.updated.v1`: household fields changed (with the diff)."""
+
+    household_id: str
+    version: int
+    changes: list[FieldChange]
+    reason: str
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
+class MemberChangedV1(_Event):
+    """`member_added` / `member_removed` / `member_updated`."""
+
+    household_id: str
+    version: int
+    member: MemberV1
+    changes: list[FieldChange] = []
+    reason: str | None = None
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
+class HouseholdSurveyedV1(_Event):
+    """`registry.household.surveyed.v1`: a survey was recorded (carries the full survey)."""
+
+    household_id: str
+    version: int
+    survey: SurveyV1
+    is_current: bool = True
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
+class HouseholdArchivedV1(_Event):
+    """`registry.household.archived.v1`."""
+
+    household_id: str
+    version: int
+    reason: str
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
+class VerificationRequestedV1(_Event):
+    """`registry.household.verification_requested.v1`: an upheld complaint flags the household."""
+
+    household_id: str
+    version: int
+    complaint_id: str
+    reason: str | None = None
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
+class VerificationResolvedV1(_Event):
+    """`registry.household.verification_resolved.v1`: a new survey resolved the flag."""
+
+    household_id: str
+    version: int
+    complaint_id: str
+    survey_id: str
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
+EVENTS: dict[str, type[BaseModel]] = {
+    HOUSEHOLD_REGISTERED: HouseholdRegisteredV1,
+    HOUSEHOLD_UPDATED: HouseholdUpdatedV1,
+    MEMBER_ADDED: MemberChangedV1,
+    MEMBER_REMOVED: MemberChangedV1,
+    MEMBER_UPDATED: MemberChangedV1,
+    HOUSEHOLD_SURVEYED: HouseholdSurveyedV1,
+    HOUSEHOLD_ARCHIVED: HouseholdArchivedV1,
+    VERIFICATION_REQUESTED: VerificationRequestedV1,
+    VERIFICATION_RESOLVED: VerificationResolvedV1,
+}

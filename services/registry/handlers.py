@@ -48,12 +48,14 @@ async def register(*, session: AsyncSession, outbox: Outbox, body: schemas.House
     session.add(household)
     await session.flush()
     read = _read(household)
-    payload = events.HouseholdRegisteredV1(
+    snapshot = events.HouseholdSnapshotV1(
         household_id=household.id, version=1, area_type=household.area_type,
         location=events.Location(**body.location.model_dump()),
         head_name=next(m.full_name for m in body.members if m.relation == "head"),
-        members=[events.MemberV1(**m.model_dump()) for m in read.members], actor=actor.sub,
+        members=[events.MemberV1(**m.model_dump()) for m in read.members],
     )
+    payload = events.HouseholdRegisteredV1(household_id=household.id, version=1,
+                                           household=snapshot, actor=actor.sub)
     env = outbox.new(type=events.HOUSEHOLD_REGISTERED, data=payload.model_dump(mode="json"),
                      subject=household.id)
     await outbox.add(session, events.TOPIC, env)

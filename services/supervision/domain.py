@@ -12,7 +12,8 @@ SUMMARIES: dict[str, tuple[str, str]] = {
 def summarize(event_type: str, data: dict[str, Any]) -> tuple[str, str]:
     """A one-line human summary (vi, en) of an event for the beneficiary timeline."""
     vi, en = SUMMARIES.get(event_type, (event_type, event_type))
+    fields = {**data, **(data.get("household") or {})}
     try:
-        return vi.format(**data), en.format(**data)
+        return vi.format(**fields), en.format(**fields)
     except (KeyError, IndexError, ValueError):
         return event_type, event_type
