@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,28 @@ def _wait_for(predicate, *, timeout: float, what: str, proc: subprocess.Popen | 
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+def _run_coroutine(coro) -> None:
+    """Run a coroutine to completion from sync code, even when a loop runs in this thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 def tansu_binary() -> Path:
@@ -116,7 +139,7 @@ class EmbeddedInfra:
             self._start_broker()
             self._start_postgres()
             self._create_databases()
-            asyncio.run(ensure_topics(self.bootstrap_servers, self.topics, self.partitions))
+            _run_coroutine(ensure_topics(self.bootstrap_servers, self.topics, self.partitions))
         except BaseException:
             self.stop()
             raise

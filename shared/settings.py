@@ -37,7 +37,8 @@ class PlatformSettings(BaseSettings):
 class ServiceSettings(BaseSettings):
     """Base for a service's Settings: ports, database, consumer tuning."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    # Subclasses set their own prefix (REGISTRY_ …); the base must not read the bare DATABASE_URL.
+    model_config = SettingsConfigDict(env_prefix="EVERYDOOR_SERVICE_", extra="ignore")
 
     service_name: str = "service"
     host: str = "127.0.0.1"
