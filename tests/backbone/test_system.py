@@ -78,7 +78,5 @@ async def test_four_services_ready_slice_flows_one_trace_and_nothing_left_after_
             producer = [s for s in spans if s["kind"] == "PRODUCER"
                         and s["trace_id"] == event["trace_id"]]
             assert producer and producer[0]["service"] == "registry"
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # Every child was waited for by PID on stop; none may still exist.
     assert [p for p in pids if alive(p)] == []
