@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,7 +44,7 @@ class ServiceSpec:
     publishes: Sequence[str] = ()
     consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda rt: ()
     on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
-    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
     title: str = ""
     description: str = ""
     extra_routes: Callable[[FastAPI], None] | None = None
@@ -213,7 +213,7 @@ def ops_router() -> APIRouter:
             result = await s.execute(sa.update(t).where(t.c.id >= since_id, t.c.sent_at.is_not(None))
                                      .values(sent_at=None))
             await rt.outbox.notify(s)
-        return {"requeued": result.rowcount}
+        return {"requeued": result.rowcount}  # type: ignore[attr-defined]
 
     return router
 

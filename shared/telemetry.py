@@ -44,6 +44,7 @@ class JsonLinesSpanExporter(SpanExporter):
 def span_to_dict(span: ReadableSpan) -> dict:
     """A compact, stable JSON shape of a span (ids as hex)."""
     ctx = span.get_span_context()
+    assert ctx is not None
     parent = span.parent
     return {
         "service": span.resource.attributes.get(SERVICE_NAME),
