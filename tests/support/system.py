@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from shared.infra import EmbeddedInfra, free_port
 from shared.processes import SERVICES, ServiceProcess, service_processes
+from shared.settings import state_dir
 from tests.support.infra import SERVICE_DATABASES
 
 
@@ -57,7 +57,7 @@ def running_system(*, extra_modules: tuple[str, ...] = (),
     try:
         base_env = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
                     "DATABASE_URL": infra.database_url, "EVERYDOOR_SPAN_FILE": str(span_file),
-                    "EVERYDOOR_HOME": os.environ.get("EVERYDOOR_HOME", str(home)),
+                    "EVERYDOOR_HOME": str(state_dir()),  # same dev key as this process' tokens
                     **{f"{n.upper()}_CONSUMER_SESSION_TIMEOUT_MS": "2000" for n in SERVICES},
                     **{f"{n.upper()}_CONSUMER_HEARTBEAT_INTERVAL_MS": "300" for n in SERVICES},
                     **{f"{n.upper()}_RELAY_POLL_INTERVAL_S": "0.1" for n in SERVICES},
