@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from services.disbursement import events
+from services.disbursement.handlers import Service, inbound, service_of
 from services.eligibility import events as eligibility_events
 from services.supervision import events as supervision_events
-from shared.consumer import ConsumerSpec
+from shared.consumer import ConsumerSpec, EventContext, Handler
 from shared.runtime import Runtime
 
 
+def _bind(rt: Runtime, fn: Callable[[Service, EventContext, Any], Awaitable[None]]
+          ) -> Callable[[EventContext, Any], Awaitable[None]]:
+    async def handle(ctx: EventContext, payload: Any) -> None:
+        await fn(service_of(rt), ctx, payload)
+
+    return handle
+
+
 def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
-    """Disbursement's consumer groups."""
+    """Disbursement's consumer groups: upstream facts, and the partners' statuses."""
     partners = rt.settings.partners  # type: ignore[attr-defined]
     return [
-        ConsumerSpec(name="upstream", topics=[eligibility_events.TOPIC, supervision_events.TOPIC]),
-        ConsumerSpec(name="bank-status", topics=[events.status_topic(p) for p in partners]),
+        ConsumerSpec(name="upstream", topics=[eligibility_events.TOPIC, supervision_events.TOPIC],
+                     handlers={
+                         eligibility_events.PROGRAM_ELIGIBILITY_CHANGED: Handler(
+                             _bind(rt, inbound.on_program_eligibility),
+                             eligibility_events.ProgramEligibilityChangedV1),
+                         eligibility_events.CLASSIFICATION_DECIDED: Handler(
+                             _bind(rt, inbound.on_classification),
+                             eligibility_events.ClassificationDecidedV1),
+                         supervision_events.HOLD_REQUESTED: Handler(
+                             _bind(rt, inbound.on_hold_requested),
+                             supervision_events.HoldRequestedV1),
+                         supervision_events.HOLD_RELEASED: Handler(
+                             _bind(rt, inbound.on_hold_released),
+                             supervision_events.HoldReleasedV1),
+                     }),
+        ConsumerSpec(name="bank-status", topics=[events.status_topic(p) for p in partners],
+                     handlers={events.BANK_STATUS: Handler(_bind(rt, inbound.on_bank_status),
+                                                           events.BankInstructionStatusV1)}),
     ]

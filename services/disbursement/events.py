@@ -21,6 +21,7 @@ INSTRUCTION_ISSUED = "disbursement.instruction.issued.v1"
 INSTRUCTION_STATUS_CHANGED = "disbursement.instruction.status_changed.v1"
 HOLD_APPLIED = "disbursement.hold.applied.v1"
 HOLD_RELEASED = "disbursement.hold.released.v1"
+REPAYMENT_RECORDED = "disbursement.loan.repayment_recorded.v1"
 BANK_STATUS = "bank.instruction.status.v1"
 
 InstructionStatus = Literal["approved", "sent", "accepted", "rejected", "settled", "failed",
@@ -106,6 +107,20 @@ class HoldEventV1(_Event):
     household_id: str
     complaint_id: str
     instruction_ids: list[str] = []
+    already_sent_instruction_ids: list[str] = []
+    reason: str | None = None
+
+
+class RepaymentRecordedV1(_Event):
+    """`disbursement.loan.repayment_recorded.v1`: a partner reported a loan repayment."""
+
+    instruction_id: str
+    household_id: str
+    amount_vnd: int
+    repaid_vnd: int
+    outstanding_principal_vnd: int
+    bank_reference: str | None = None
+    occurred_at: datetime
 
 
 EVENTS: dict[str, type[BaseModel]] = {
@@ -117,5 +132,6 @@ EVENTS: dict[str, type[BaseModel]] = {
     INSTRUCTION_STATUS_CHANGED: InstructionStatusChangedV1,
     HOLD_APPLIED: HoldEventV1,
     HOLD_RELEASED: HoldEventV1,
+    REPAYMENT_RECORDED: RepaymentRecordedV1,
     BANK_STATUS: BankInstructionStatusV1,
 }

@@ -1,0 +1,276 @@
+"""The reference partner: read instructions, decide, answer with statuses — idempotently.
+
+Contract (services/disbursement/events.py, docs/bank-partner.md):
+- read `disbursement.instruction.issued.v1` from `disbursement.instructions.<partner>`;
+- answer `bank.instruction.status.v1` on `disbursement.status.<partner>`, key = the household id
+  from the instruction's key, so every status of one instruction stays in order on one partition;
+- accepted|rejected first, then settled|failed, then (loans) repayment_received.
+
+Idempotency: the instruction id is the key of the local state. An instruction seen again (a
+redelivery, a republished outbox row) is not answered twice; the decision for an instruction is a
+pure function of (seed, instruction id), so even a partner that lost its state answers the same.
+Offsets are committed only after the statuses are acknowledged and the state is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from services.bank_partner.config import PartnerConfig
+from services.disbursement import events
+from shared.envelope import Envelope, EnvelopeError
+
+log = logging.getLogger("everydoor.bank_partner")
+
+
+@dataclass
+class Pending:
+    """An accepted instruction waiting for its settlement (or failure)."""
+
+    instruction_id: str
+    household_id: str | None
+    amount_vnd: int
+    outcome: str  # "settled" | "failed"
+    due_at: float
+    term_months: int | None = None
+    annual_rate_pct: float | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+@dataclass
+class State:
+    """What the partner has answered: final instructions, and accepted ones still pending."""
+
+    done: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, Pending] = field(default_factory=dict)
+
+    def seen(self, instruction_id: str) -> bool:
+        """Already answered (or being answered): a redelivery must not be answered again."""
+        return instruction_id in self.done or instruction_id in self.pending
+
+    def dump(self) -> dict[str, Any]:
+        """JSON form for the state file."""
+        return {"version": 1, "done": self.done,
+                "pending": {k: vars(v) for k, v in self.pending.items()}}
+
+    @classmethod
+    def load(cls, raw: dict[str, Any]) -> State:
+        """Back from the state file."""
+        return cls(done=dict(raw.get("done", {})),
+                   pending={k: Pending(**v) for k, v in raw.get("pending", {}).items()})
+
+
+def decide(config: PartnerConfig, instruction: events.InstructionIssuedV1) -> str:
+    """accepted→settled, accepted→failed or rejected: deterministic per (seed, instruction id).
+
+    In sandbox mode a purpose containing `#reject` or `#fail` forces that outcome (like the test
+    card numbers of a payment sandbox)."""
+    if config.sandbox:
+        if "#reject" in instruction.purpose:
+            return "rejected"
+        if "#fail" in instruction.purpose:
+            return "failed"
+    draw = random.Random(f"{config.seed}:{instruction.instruction_id}").random()
+    if draw < config.reject_rate:
+        return "rejected"
+    if draw < config.reject_rate + config.fail_rate:
+        return "failed"
+    return "settled"
+
+
+def bank_reference(partner: str, instruction_id: str, suffix: str = "") -> str:
+    """The bank's own stable reference for an instruction (or one of its repayments)."""
+    digest = hashlib.sha256(f"{instruction_id}{suffix}".encode()).hexdigest()[:12].upper()
+    return f"{partner.upper()}-{digest}"
+
+
+class Partner:
+    """Consumes one partner's instruction topic and answers on its status topic."""
+
+    def __init__(self, config: PartnerConfig) -> None:
+        self.config = config
+        self.state = State()
+        self.counts: dict[str, int] = {}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.started = asyncio.Event()
+
+    # --- state file ------------------------------------------------------------------------
+    def load_state(self) -> None:
+        """Read the state file if there is one."""
+        path = self.config.state_file
+        if path is not None and path.exists():
+            self.state = State.load(json.loads(path.read_text()))
+            log.info("state: %d answered, %d pending", len(self.state.done),
+                     len(self.state.pending))
+
+    def save_state(self) -> None:
+        """Write the state file atomically (temp file + rename)."""
+        path = self.config.state_file
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.state.dump()))
+        os.replace(tmp, path)
+
+    # --- the loop --------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, answer, settle when due, until `stop` is set (SIGTERM)."""
+        cfg = self.config
+        self.load_state()
+        self.consumer = AIOKafkaConsumer(
+            events.instructions_topic(cfg.partner), bootstrap_servers=cfg.bootstrap_servers,
+            group_id=cfg.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms)
+        self.producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap_servers, acks="all",
+                                         linger_ms=5)
+        await self.producer.start()
+        await self.consumer.start()
+        self.started.set()
+        log.info("partner %s consuming %s as group %s", cfg.partner,
+                 events.instructions_topic(cfg.partner), cfg.group_id)
+        try:
+            while not stop.is_set():
+                batch = await self.consumer.getmany(timeout_ms=self._poll_ms(),
+                                                    max_records=500)
+                answers: list[Envelope] = []
+                for records in batch.values():
+                    for record in records:
+                        answers.extend(self.answer(record))
+                answers.extend(self.due_settlements())
+                await self.publish(answers)
+                if batch or answers:
+                    self.save_state()
+                if batch:
+                    await self.consumer.commit({tp: recs[-1].offset + 1
+                                                for tp, recs in batch.items()})
+        finally:
+            self.save_state()
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+            log.info("partner %s stopped: %s", cfg.partner, self.counts)
+
+    def _poll_ms(self) -> int:
+        if not self.state.pending:
+            return 500
+        wait = min(p.due_at for p in self.state.pending.values()) - time.time()
+        return int(max(0.0, min(wait, 0.5)) * 1000)
+
+    def answer(self, record: ConsumerRecord) -> list[Envelope]:
+        """The immediate answer to one instruction record (none for a redelivery)."""
+        try:
+            env = Envelope.from_kafka(record.headers or (), record.value)
+            if env.type != events.INSTRUCTION_ISSUED:
+                return []
+            instruction = events.InstructionIssuedV1.model_validate(env.data)
+        except (EnvelopeError, ValueError) as exc:
+            # A real bank would park this on its own error queue and call the issuer.
+            log.error("unreadable instruction at %s@%d: %s", record.topic, record.offset, exc)
+            return []
+        if self.state.seen(instruction.instruction_id):
+            self._count("redelivery_ignored")
+            return []
+        household = record.key.decode() if record.key else env.subject
+        outcome = decide(self.config, instruction)
+        if outcome == "rejected":
+            self.state.done[instruction.instruction_id] = "rejected"
+            return [self.status(instruction.instruction_id, household, "rejected", cause=env,
+                                reason_code="beneficiary_not_verified")]
+        self.state.pending[instruction.instruction_id] = Pending(
+            instruction_id=instruction.instruction_id, household_id=household,
+            amount_vnd=instruction.amount_vnd, outcome=outcome,
+            due_at=time.time() + self.config.accept_delay_s + self.config.settle_delay_s,
+            term_months=instruction.term_months, annual_rate_pct=instruction.annual_rate_pct,
+            correlation_id=env.correlation_id or env.id, causation_id=env.id)
+        return [self.status(instruction.instruction_id, household, "accepted", cause=env,
+                            bank_ref=bank_reference(self.config.partner,
+                                                    instruction.instruction_id))]
+
+    def due_settlements(self) -> list[Envelope]:
+        """settled|failed (and loan repayments) for accepted instructions whose time has come."""
+        now = time.time()
+        out: list[Envelope] = []
+        for p in [p for p in self.state.pending.values() if p.due_at <= now]:
+            cause = Envelope(type=events.INSTRUCTION_ISSUED, source="", data={}, id=p.causation_id
+                             or p.instruction_id, correlation_id=p.correlation_id)
+            ref = bank_reference(self.config.partner, p.instruction_id)
+            if p.outcome == "failed":
+                out.append(self.status(p.instruction_id, p.household_id, "failed", cause=cause,
+                                       bank_ref=ref, reason_code="payee_absent_at_transaction_point"))
+            else:
+                out.append(self.status(p.instruction_id, p.household_id, "settled", cause=cause,
+                                       bank_ref=ref, amount_vnd=p.amount_vnd))
+                if p.term_months and p.annual_rate_pct:
+                    interest = round(p.amount_vnd * p.annual_rate_pct / 100 / 12)
+                    for n in range(1, min(self.config.repayments, p.term_months) + 1):
+                        out.append(self.status(
+                            p.instruction_id, p.household_id, "repayment_received", cause=cause,
+                            bank_ref=bank_reference(self.config.partner, p.instruction_id,
+                                                    f"/repayment/{n}"),
+                            amount_vnd=interest))
+            self.state.done[p.instruction_id] = p.outcome
+            del self.state.pending[p.instruction_id]
+        return out
+
+    def status(self, instruction_id: str, household_id: str | None, status: str, *,
+               cause: Envelope, bank_ref: str | None = None, amount_vnd: int | None = None,
+               reason_code: str | None = None) -> Envelope:
+        """One `bank.instruction.status.v1` CloudEvent, caused by the instruction."""
+        self._count(status)
+        payload = events.BankInstructionStatusV1(
+            instruction_id=instruction_id, status=status,  # type: ignore[arg-type]
+            reason_code=reason_code, bank_reference=bank_ref, amount_vnd=amount_vnd,
+            occurred_at=datetime.now(UTC))
+        return Envelope(type=events.BANK_STATUS, source=f"/partners/{self.config.partner}",
+                        subject=household_id, data=payload.model_dump(mode="json", exclude_none=True),
+                        correlation_id=cause.correlation_id or cause.id, causation_id=cause.id)
+
+    async def publish(self, answers: list[Envelope]) -> None:
+        """Send every answer and wait for all acknowledgements (acks=all)."""
+        if not answers:
+            return
+        assert self.producer is not None
+        topic = events.status_topic(self.config.partner)
+        futures = [await self.producer.send(topic, value=e.value(), key=e.key, headers=e.headers())
+                   for e in answers]
+        await asyncio.gather(*futures)
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    # --- optional health endpoint ----------------------------------------------------------
+    async def serve_health(self, port: int) -> asyncio.AbstractServer:
+        """A tiny HTTP responder on 127.0.0.1:port: any GET answers 200 with counters."""
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                body = json.dumps({"status": "ok", "partner": self.config.partner,
+                                   "consuming": self.started.is_set(),
+                                   "pending": len(self.state.pending),
+                                   "answered": len(self.state.done),
+                                   "statuses_sent": self.counts}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: " + str(len(body)).encode()
+                             + b"\r\nConnection: close\r\n\r\n" + body)
+                await writer.drain()
+            writer.close()
+
+        return await asyncio.start_server(handle, "127.0.0.1", port)

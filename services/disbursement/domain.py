@@ -1,1 +1,0 @@
-"""Pure disbursement rules. Standard library only."""

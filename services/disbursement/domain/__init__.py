@@ -1,0 +1,29 @@
+"""Pure disbursement rules (programmes, groups, instruction lifecycle, loans). Standard library only."""
+
+from services.disbursement.domain.lifecycle import (
+    APPLICATION_OPEN,
+    BANK_STATUSES,
+    INSTRUCTION_STATUSES,
+    RELEASES_BUDGET,
+    SENDABLE,
+    BankVerdict,
+    judge_bank_status,
+    may_cancel,
+)
+from services.disbursement.domain.loans import Instalment, LoanPosition, loan_position, schedule
+from services.disbursement.domain.programmes import (
+    GROUP_MAX_MEMBERS,
+    GROUP_MIN_MEMBERS,
+    ORGANISATIONS,
+    Programme,
+    application_violations,
+    beneficiary_reference,
+    parse_programmes,
+)
+
+__all__ = [
+    "APPLICATION_OPEN", "BANK_STATUSES", "GROUP_MAX_MEMBERS", "GROUP_MIN_MEMBERS",
+    "INSTRUCTION_STATUSES", "ORGANISATIONS", "RELEASES_BUDGET", "SENDABLE", "BankVerdict",
+    "Instalment", "LoanPosition", "Programme", "application_violations", "beneficiary_reference",
+    "judge_bank_status", "loan_position", "may_cancel", "parse_programmes", "schedule",
+]

@@ -1,1 +1,0 @@
-"""Disbursement use cases."""
