@@ -6,13 +6,11 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.disbursement import tables
 from services.disbursement.handlers import applications, groups, instructions, ledger, service_of
-from services.disbursement.handlers.common import covers, jsonable, not_found
+from services.disbursement.handlers.common import covers, not_found
 from services.disbursement.schemas import (
     ApplicationCreate,
     BudgetSet,
@@ -50,15 +48,12 @@ async def list_programmes(rt: RuntimeDep) -> list[dict]:
             for p in service_of(rt).programmes.values()]
 
 
-@router.get("/households/{household_id}/eligibility", dependencies=[read_role])
-async def household_eligibility(household_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
-    """What this service knows of the household from eligibility's events (its only source)."""
+@router.get("/households/{household_id}", dependencies=[read_role])
+async def household(household_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
+    """What disbursement knows of a household: eligibility (from eligibility's events, its only
+    source), complaint holds, savings-and-loan group."""
     async with rt.sessions() as session:
-        row = (await session.execute(sa.select(tables.household).where(
-            tables.household.c.household_id == household_id))).first()
-    if row is None or not user.covers(commune_code=row.commune_code):
-        raise not_found("household", household_id)
-    return jsonable(row._mapping)
+        return await groups.household_view(session, user=user, household_id=household_id)
 
 
 @router.put("/budgets/{programme_code}/{commune_code}",

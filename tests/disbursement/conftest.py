@@ -86,7 +86,7 @@ class Stack:
                                   as_of=as_of)
 
         async def projected() -> bool:
-            r = await self.client.get(f"/v1/households/{household_id}/eligibility", headers=admin())
+            r = await self.client.get(f"/v1/households/{household_id}", headers=admin())
             return r.status_code == 200
 
         await eventually(projected, timeout=20, message=f"household {household_id} projected")

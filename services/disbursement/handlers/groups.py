@@ -168,3 +168,24 @@ async def list_budgets(session: AsyncSession, svc: Service, *, user: Principal,
     rows = (await session.execute(q.order_by(b.c.commune_code, b.c.programme_code).limit(5000))
             ).all()
     return [budget_view(r) for r in rows]
+
+
+async def household_view(session: AsyncSession, *, user: Principal,
+                         household_id: str) -> dict[str, Any]:
+    """The projected household, its complaint holds and its group."""
+    h = tables.household
+    row = (await session.execute(sa.select(h).where(h.c.household_id == household_id))).first()
+    if row is None or not user.covers(commune_code=row.commune_code,
+                                      province_code=await province_of(session, row.commune_code)):
+        raise not_found("household", household_id)
+    holds = (await session.execute(
+        sa.select(tables.hold.c.complaint_id, tables.hold.c.reason, tables.hold.c.requested_at,
+                  tables.hold.c.released_at)
+        .where(tables.hold.c.household_id == household_id)
+        .order_by(tables.hold.c.requested_at))).mappings().all()
+    out = jsonable(row._mapping)
+    out["holds"] = [jsonable(x) for x in holds]
+    out["on_hold"] = any(x["released_at"] is None for x in holds)
+    out["group_id"] = await session.scalar(sa.select(M.c.group_id)
+                                           .where(M.c.household_id == household_id))
+    return out
