@@ -1,0 +1,83 @@
+"""The published bank-partner contract matches the models; the reference partner is a clean
+example (only aiokafka, the contract and the envelope) and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import sys
+import tempfile
+import urllib.request
+import uuid
+from pathlib import Path
+
+import yaml
+
+from services.disbursement import contract, events
+from shared.infra import free_port
+from shared.processes import ServiceProcess
+from tests.support.wait import eventually
+
+PARTNER_DIR = Path(__file__).resolve().parents[2] / "services" / "bank_partner"
+ALLOWED = {"aiokafka", "services.disbursement.events", "shared.envelope"}
+
+
+def test_checked_in_schemas_and_asyncapi_match_the_models():
+    for path, text in contract.render().items():
+        assert path.exists(), f"{path} missing: run python -m services.disbursement.contract"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} is stale: run python -m services.disbursement.contract")
+    doc = yaml.safe_load((contract.DOCS / "asyncapi-bank-partner.yaml").read_text())
+    assert doc["asyncapi"].startswith("3.")
+    assert {c["address"] for c in doc["channels"].values()} == {
+        "disbursement.instructions.{partner}", "disbursement.status.{partner}"}
+    issued = json.loads((contract.DOCS / "schemas" / f"{events.INSTRUCTION_ISSUED}.json").read_text())
+    assert "beneficiary_reference" in issued["required"]
+    assert not any("national" in name for name in issued["properties"])
+
+
+def test_the_reference_partner_uses_only_the_contract_and_aiokafka():
+    stdlib = set(sys.stdlib_module_names)
+    for path in PARTNER_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module}.{a.name}" for a in node.names]
+                     if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert (top in stdlib or top in ("__future__", "aiokafka")
+                        or any(name == a or name.startswith(a + ".") for a in ALLOWED)
+                        or name.startswith("services.bank_partner")), f"{path.name} imports {name}"
+
+
+async def test_the_reference_partner_runs_as_a_process_and_stops_on_sigterm(servers):
+    port = free_port()
+    home = Path(tempfile.mkdtemp(prefix="partner-"))
+    partner = f"s{uuid.uuid4().hex[:8]}"
+    proc = ServiceProcess(name="bank_partner", module="services.bank_partner", port=None, env={
+        "BANK_PARTNER_NAME": partner, "BANK_PARTNER_HEALTH_PORT": str(port),
+        "BANK_PARTNER_STATE_FILE": str(home / "state.json"),
+        "BANK_PARTNER_SESSION_TIMEOUT_MS": "2000", "BANK_PARTNER_HEARTBEAT_INTERVAL_MS": "300",
+        "KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers}, log_path=home / "partner.log")
+    from shared.infra import ensure_topics
+
+    await ensure_topics(servers.bootstrap_servers, [events.instructions_topic(partner),
+                                                    events.status_topic(partner)], 3)
+    proc.start()
+    try:
+        def health() -> dict | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    body = json.loads(r.read())
+                    return body if body["consuming"] else None
+            except OSError:
+                return None
+
+        body = await eventually(lambda: asyncio.to_thread(health), timeout=30,
+                                message=f"partner health\n{proc.log_tail()}")
+        assert body["partner"] == partner and body["status"] == "ok"
+    finally:
+        await asyncio.to_thread(proc.stop)
+    assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail()
+    assert json.loads((home / "state.json").read_text())["version"] == 1
