@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from services.disbursement import events
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-MESSAGES = {events.INSTRUCTION_ISSUED: events.InstructionIssuedV1,
+MESSAGES: dict[str, type[BaseModel]] = {events.INSTRUCTION_ISSUED: events.InstructionIssuedV1,
             events.BANK_STATUS: events.BankInstructionStatusV1}
 
 

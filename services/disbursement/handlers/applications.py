@@ -193,12 +193,6 @@ async def confirm(session: AsyncSession, svc: Service, *, user: Principal, appli
                       f"not eligible for {programme.requires_eligibility} now: {reason}")
     if scheduled_date is not None and scheduled_date < date.today():
         raise invalid("scheduled_date", "in_the_past", "must be today or later")
-    if not await instructions.reserve_budget(session, programme=programme,
-                                             commune_code=row.commune_code,
-                                             amount_vnd=row.amount_vnd):
-        raise invalid("amount_vnd", "budget_exhausted",
-                      f"the commune's budget for {programme.code} cannot cover "
-                      f"{row.amount_vnd:,} VND any more")
     actor = actor_of(user)
     row = await record_application_status(session, application_id=row.id, status=done,
                                           actor=actor, reason=note or f"{done} by {user.role}")
@@ -206,6 +200,14 @@ async def confirm(session: AsyncSession, svc: Service, *, user: Principal, appli
     await instructions.issue(session, svc, application=row, household=household,
                              programme=programme, scheduled_date=scheduled_date or date.today(),
                              actor=actor)
+    # Last statement before commit: the budget row stays locked as briefly as possible; if it
+    # cannot cover the amount, everything above rolls back with the refusal.
+    if not await instructions.reserve_budget(session, programme=programme,
+                                             commune_code=row.commune_code,
+                                             amount_vnd=row.amount_vnd):
+        raise invalid("amount_vnd", "budget_exhausted",
+                      f"the commune's budget for {programme.code} cannot cover "
+                      f"{row.amount_vnd:,} VND any more")
     return row, True
 
 

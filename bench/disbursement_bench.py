@@ -1,0 +1,216 @@
+"""Disbursement end to end: confirmed loan → instruction → reference partner → settled.
+
+Starts a fresh embedded broker + PostgreSQL, the disbursement service and the reference bank
+partner as separate processes; seeds N eligible households in savings-and-loan groups, submits and
+group-reviews N loan applications, then times N confirmations (concurrency C) until every
+instruction is settled. Ends with the count check: exactly one instruction per confirmed
+application, in the database and on the partner's topic.
+Run: .venv/bin/python bench/disbursement_bench.py [N] [C]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+HOME = Path(tempfile.mkdtemp(prefix="everydoor-disb-bench-"))
+os.environ["EVERYDOOR_HOME"] = str(HOME)  # dev key shared with the child processes
+
+import sqlalchemy as sa  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+
+from services.disbursement import events  # noqa: E402
+from services.eligibility import events as eligibility_events  # noqa: E402
+from shared import db  # noqa: E402
+from shared.auth import issue_token  # noqa: E402
+from shared.envelope import Envelope  # noqa: E402
+from shared.infra import EmbeddedInfra, free_port  # noqa: E402
+from shared.processes import ServiceProcess  # noqa: E402
+
+PARTNER = "vbsp"
+COMMUNE = "01001"
+AMOUNT = 20_000_000
+
+
+def bearer(role: str) -> dict[str, str]:
+    """Dev token header."""
+    return {"Authorization": f"Bearer {issue_token(role=role, scope=COMMUNE)}"}
+
+
+async def seed_eligibility(bootstrap: str, households: list[str]) -> None:
+    """One program_eligibility.changed per household, as eligibility publishes it."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for i, h in enumerate(households):
+            data = eligibility_events.ProgramEligibilityChangedV1(
+                household_id=h, category="poor", status="recognized", commune_code=COMMUNE,
+                village=f"Thôn {i // 60 + 1}", head_name=f"Nguyễn Thị Bench {i}",
+                as_of=datetime.now(UTC),
+                programs=[eligibility_events.ProgramStatus(program_code="VBSP-POOR-LOAN",
+                                                           eligible=True, reason="recognized poor")])
+            env = Envelope(type=eligibility_events.PROGRAM_ELIGIBILITY_CHANGED,
+                           source=eligibility_events.SOURCE, subject=h,
+                           data=data.model_dump(mode="json"))
+            futures.append(await producer.send(eligibility_events.TOPIC, value=env.value(),
+                                               key=env.key, headers=env.headers()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def topic_instructions(bootstrap: str, expected: int) -> dict[str, set[str]]:
+    """application id → instruction ids seen on the partner's topic."""
+    consumer = AIOKafkaConsumer(events.instructions_topic(PARTNER), bootstrap_servers=bootstrap,
+                                group_id=f"bench-{uuid.uuid4()}", auto_offset_reset="earliest",
+                                enable_auto_commit=False, session_timeout_ms=2000,
+                                heartbeat_interval_ms=300)
+    await consumer.start()
+    seen: dict[str, set[str]] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while len(seen) < expected and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                for r in records:
+                    body = json.loads(r.value)
+                    seen.setdefault(body["application_id"], set()).add(body["instruction_id"])
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def main(n: int, concurrency: int) -> None:
+    """Run the measurement and print the figures."""
+    topics = [events.TOPIC, events.instructions_topic(PARTNER), events.status_topic(PARTNER),
+              eligibility_events.TOPIC, "supervision.events"]
+    infra = EmbeddedInfra(state=HOME / "infra", broker_port=free_port(), pg_port=free_port(),
+                          databases=["everydoor_disbursement"],
+                          topics=topics + [t + ".dlq" for t in topics]).start()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers, "DATABASE_URL": infra.database_url,
+           "OTEL_TRACES_EXPORTER": "none"}
+    port = free_port()
+    service = ServiceProcess(name="disbursement", module="services.disbursement", port=port,
+                             env=env | {"DISBURSEMENT_PORT": str(port),
+                                        "DISBURSEMENT_RELAY_POLL_INTERVAL_S": "0.05"},
+                             log_path=HOME / "disbursement.log")
+    partner = ServiceProcess(name="bank_partner", module="services.bank_partner", port=None,
+                             env=env | {"BANK_PARTNER_SETTLE_DELAY_S": "0",
+                                        "BANK_PARTNER_STATE_FILE": str(HOME / "partner.json")},
+                             log_path=HOME / "partner.log")
+    try:
+        service.start()
+        partner.start()
+        await asyncio.to_thread(service.wait_ready, 120)
+        officer, chair, admin = (bearer("commune_officer"), bearer("commune_chair"),
+                                 bearer("national_admin"))
+        households = [str(uuid.uuid4()) for _ in range(n)]
+        await seed_eligibility(infra.bootstrap_servers, households)
+        sem = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+            async def call(method: str, url: str, headers: dict, body: dict | None = None,
+                           ok: tuple[int, ...] = (200, 201)) -> dict:
+                async with sem:
+                    r = await client.request(method, url, headers=headers, json=body)
+                if r.status_code not in ok:
+                    raise RuntimeError(f"{method} {url}: {r.status_code} {r.text}")
+                return r.json()
+
+            await call("PUT", f"/v1/budgets/VBSP-POOR-LOAN/{COMMUNE}", admin,
+                       {"total_vnd": n * AMOUNT})
+            deadline = time.monotonic() + 120
+            while True:  # every household projected
+                last = await call("GET", f"/v1/households/{households[-1]}", officer,
+                                  ok=(200, 404))
+                if last.get("household_id") or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.gather(*(call("GET", f"/v1/households/{h}", officer)
+                                   for h in households))
+            groups = []
+            for g in range(0, n, 60):
+                group = await call("POST", "/v1/groups", officer, {
+                    "commune_code": COMMUNE, "village": f"Thôn {g // 60 + 1}",
+                    "organisation": "womens_union", "name": f"Tổ {g // 60 + 1}"})
+                groups.append(group["group_id"])
+            for i, h in enumerate(households):  # sequential per group (member count)
+                await call("POST", f"/v1/groups/{groups[i // 60]}/members", officer,
+                           {"household_id": h})
+            apps = await asyncio.gather(*(call("POST", "/v1/applications", officer, {
+                "household_id": h, "programme_code": "VBSP-POOR-LOAN", "amount_vnd": AMOUNT,
+                "term_months": 36, "purpose": "Chăn nuôi bò", "group_id": groups[i // 60]})
+                for i, h in enumerate(households)))
+            ids = [a["application_id"] for a in apps]
+            await asyncio.gather(*(call("POST", f"/v1/applications/{i}/group-review", officer,
+                                        {"decision": "approve", "note": "họp tổ"}) for i in ids))
+
+            t0 = time.perf_counter()
+            first = await asyncio.gather(*(call("POST", f"/v1/applications/{i}/confirm", chair)
+                                            for i in ids))
+            t_confirm = time.perf_counter() - t0
+            while True:
+                report = await call("GET", f"/v1/reconciliation?commune_code={COMMUNE}", admin)
+                settled = next((s["count"] for s in report["by_status"]
+                                if s["status"] == "settled"), 0)
+                if settled >= n or time.perf_counter() - t0 > 600:
+                    break
+                await asyncio.sleep(0.05)
+            t_all = time.perf_counter() - t0
+            # a retry storm after the fact: every confirmation again must change nothing
+            again = await asyncio.gather(*(call("POST", f"/v1/applications/{i}/confirm", chair)
+                                           for i in ids[: min(n, 200)]))
+        engine = db.create_engine(sa.engine.make_url(infra.database_url)
+                                  .set(database="everydoor_disbursement")
+                                  .render_as_string(hide_password=False))
+        try:
+            async with engine.connect() as conn:
+                confirmed = await conn.scalar(sa.text(
+                    "select count(*) from application where id = any(:ids) "
+                    "and status in ('confirmed','disbursed')"), {"ids": ids})
+                per_app = (await conn.execute(sa.text(
+                    "select count(*) as instructions, count(distinct application_id) as apps "
+                    "from instruction where application_id = any(:ids)"), {"ids": ids})).one()
+                latencies = [r[0] for r in (await conn.execute(sa.text(
+                    "select extract(epoch from s.at - i.created_at) from instruction i "
+                    "join instruction_status s on s.instruction_id = i.id and s.status = 'settled' "
+                    "where i.application_id = any(:ids)"), {"ids": ids})).all()]
+        finally:
+            await engine.dispose()
+        on_topic = await topic_instructions(infra.bootstrap_servers, n)
+    finally:
+        partner.stop()
+        service.stop()
+        infra.stop()
+    lat = sorted(float(x) for x in latencies)
+    print(f"applications confirmed: {n} (concurrency {concurrency}), {confirmed} confirmed/disbursed")
+    print(f"confirm requests:       {n / t_confirm:8.1f} req/s  ({t_confirm:.2f} s)")
+    print(f"end to end:             {settled / t_all:8.1f} instructions/s confirmed → settled "
+          f"({settled}/{n} in {t_all:.2f} s)")
+    if lat:
+        print(f"confirm → settled:      p50 {statistics.median(lat) * 1000:.0f} ms, "
+              f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
+    print(f"count check (database): {per_app.instructions} instructions for {per_app.apps} "
+          f"applications → {'exactly one each' if per_app.instructions == per_app.apps == n else 'MISMATCH'}")
+    dup = sum(1 for v in on_topic.values() if len(v) != 1)
+    print(f"count check (topic):    {len(on_topic)} applications on {events.instructions_topic(PARTNER)}, "
+          f"{dup} with more than one instruction id")
+    same = all(a["instruction"]["instruction_id"] == f["instruction"]["instruction_id"]
+               for a, f in zip(again, first, strict=False))
+    print(f"retried confirmations:  {len(again)} → {'the same instruction each' if same else 'MISMATCH'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000,
+                     int(sys.argv[2]) if len(sys.argv) > 2 else 16))
