@@ -131,14 +131,13 @@ async def main(n: int, concurrency: int) -> None:
             await call("PUT", f"/v1/budgets/VBSP-POOR-LOAN/{COMMUNE}", admin,
                        {"total_vnd": n * AMOUNT})
             deadline = time.monotonic() + 120
-            while True:  # every household projected
-                last = await call("GET", f"/v1/households/{households[-1]}", officer,
-                                  ok=(200, 404))
-                if last.get("household_id") or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.gather(*(call("GET", f"/v1/households/{h}", officer)
-                                   for h in households))
+            missing = list(households)
+            while missing and time.monotonic() < deadline:  # every household projected
+                found = await asyncio.gather(*(call("GET", f"/v1/households/{h}", officer,
+                                                    ok=(200, 404)) for h in missing))
+                missing = [h for h, f in zip(missing, found, strict=True) if "household_id" not in f]
+                if missing:
+                    await asyncio.sleep(0.2)
             groups = []
             for g in range(0, n, 60):
                 group = await call("POST", "/v1/groups", officer, {

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.disbursement.handlers import applications, groups, instructions, ledger, service_of
-from services.disbursement.handlers.common import covers, not_found
+from services.disbursement.handlers.common import not_found
 from services.disbursement.schemas import (
     ApplicationCreate,
     BudgetSet,
@@ -204,7 +204,8 @@ async def reject(application_id: str, body: Reject, rt: RuntimeDep, user: Curren
 async def _instruction(rt: Any, user: Any, instruction_id: str) -> dict:
     async with rt.sessions() as session:
         view = await applications.instruction_view(session, instruction_id=instruction_id)
-    if view is None or not covers(user, type("R", (), view)):
+    if view is None or not user.covers(commune_code=view["commune_code"],
+                                       province_code=view["province_code"]):
         raise not_found("instruction", instruction_id)
     return view
 

@@ -81,3 +81,15 @@ async def test_the_reference_partner_runs_as_a_process_and_stops_on_sigterm(serv
         await asyncio.to_thread(proc.stop)
     assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail()
     assert json.loads((home / "state.json").read_text())["version"] == 1
+
+
+async def test_the_migrated_database_matches_the_table_definitions(stack):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from services.disbursement import tables
+
+    async with stack.service.runtime.engine.connect() as conn:
+        diffs = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), tables.meta))
+    assert [d for d in diffs if "alembic_version" not in str(d)] == []

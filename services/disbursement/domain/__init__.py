@@ -3,6 +3,7 @@
 from services.disbursement.domain.lifecycle import (
     APPLICATION_OPEN,
     BANK_STATUSES,
+    BANK_TRANSITIONS,
     INSTRUCTION_STATUSES,
     RELEASES_BUDGET,
     SENDABLE,
@@ -22,7 +23,7 @@ from services.disbursement.domain.programmes import (
 )
 
 __all__ = [
-    "APPLICATION_OPEN", "BANK_STATUSES", "GROUP_MAX_MEMBERS", "GROUP_MIN_MEMBERS",
+    "APPLICATION_OPEN", "BANK_STATUSES", "BANK_TRANSITIONS", "GROUP_MAX_MEMBERS", "GROUP_MIN_MEMBERS",
     "INSTRUCTION_STATUSES", "ORGANISATIONS", "RELEASES_BUDGET", "SENDABLE", "BankVerdict",
     "Instalment", "LoanPosition", "Programme", "application_violations", "beneficiary_reference",
     "judge_bank_status", "loan_position", "may_cancel", "parse_programmes", "schedule",

@@ -116,9 +116,11 @@ async def on_bank_status(svc: Service, ctx: EventContext,
     if row.partner != partner:
         raise DeadLetter(f"instruction {row.id} belongs to partner {row.partner}, "
                          f"not {partner}")
-    s = tables.instruction_status
-    history = (await session.scalars(sa.select(s.c.status).where(s.c.instruction_id == row.id))
-               ).all()
+    history: list[str] = []
+    if p.status not in domain.BANK_TRANSITIONS.get(row.status, ()):  # the common case needs none
+        s = tables.instruction_status
+        history = list((await session.scalars(
+            sa.select(s.c.status).where(s.c.instruction_id == row.id))).all())
     verdict = domain.judge_bank_status(current=row.status, incoming=p.status, history=history,
                                        is_loan=row.term_months is not None)
     if verdict.action == "refuse":
@@ -127,22 +129,23 @@ async def on_bank_status(svc: Service, ctx: EventContext,
         event_id=ctx.event.id, instruction_id=row.id, status=p.status, verdict=verdict.action,
         amount_vnd=p.amount_vnd, bank_reference=p.bank_reference, occurred_at=p.occurred_at)
         .on_conflict_do_nothing())
-    if p.status == "settled" and verdict.action in ("apply", "duplicate"):
+    if p.status == "settled" and verdict.action == "duplicate":
         await session.execute(sa.update(INS).where(INS.c.id == row.id).values(
-            settled_messages=INS.c.settled_messages + 1,
-            **({"settled_amount_vnd": p.amount_vnd if p.amount_vnd is not None else row.amount_vnd}
-               if verdict.action == "apply" else {})))
+            settled_messages=INS.c.settled_messages + 1))
     if verdict.action == "duplicate":
         return
     if verdict.action == "repayment":
         await _repayment(session, svc, ctx, row, p)
         return
     reason = p.reason_code or f"{p.status} by {partner}"
+    settled = {"settled_messages": INS.c.settled_messages + 1,
+               "settled_amount_vnd": p.amount_vnd if p.amount_vnd is not None
+               else row.amount_vnd} if p.status == "settled" else {}
     row = await instructions.set_status(session, svc, row, status=p.status, source="bank",
                                         reason=reason, actor=f"partner:{partner}",
                                         causation=ctx.event, bank_reference=p.bank_reference,
                                         amount_vnd=p.amount_vnd, occurred_at=p.occurred_at,
-                                        event_id=ctx.event.id)
+                                        event_id=ctx.event.id, extra=settled)
     if p.status == "settled" and row.term_months is not None:
         await _open_loan(session, row, disbursed_on=p.occurred_at.date(),
                          principal_vnd=p.amount_vnd or row.amount_vnd)

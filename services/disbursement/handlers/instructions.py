@@ -92,10 +92,10 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
                      reason: str | None = None, actor: str | None = None,
                      causation: Envelope | None = None, bank_reference: str | None = None,
                      amount_vnd: int | None = None, occurred_at: Any = None,
-                     event_id: str | None = None) -> Any:
+                     event_id: str | None = None, extra: dict[str, Any] | None = None) -> Any:
     """Move an instruction to `status`: row, history, application, budget and event together."""
     previous = row.status
-    values: dict[str, Any] = {"status": status, "updated_at": sa.func.now()}
+    values: dict[str, Any] = {"status": status, "updated_at": sa.func.now(), **(extra or {})}
     if status == "sent":
         values["sent_at"] = sa.func.now()
     if bank_reference:
