@@ -49,7 +49,7 @@ async def register(*, session: AsyncSession, outbox: Outbox, body: schemas.House
     await session.flush()
     read = _read(household)
     snapshot = events.HouseholdSnapshotV1(
-        household_id=household.id, version=1, area_type=household.area_type,
+        household_id=household.id, version=1, area_type=body.area_type,
         location=events.Location(**body.location.model_dump()),
         head_name=next(m.full_name for m in body.members if m.relation == "head"),
         members=[events.MemberV1(**m.model_dump()) for m in read.members],

@@ -44,7 +44,7 @@ async def timeline(*, session: AsyncSession, household_id: str, actor: Principal
         for r in rows]
     if tree:
         by_id = {i.event_id: i for i in items}
-        roots = []
+        roots: list[schemas.TimelineEvent] = []
         for item in items:
             parent = by_id.get(item.causation_id or "")
             (parent.children if parent else roots).append(item)

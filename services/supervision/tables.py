@@ -6,11 +6,17 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import declarative_base, platform_tables
+from shared.db import new_metadata, platform_tables
 
-Base = declarative_base()
+
+class Base(DeclarativeBase):
+    """Declarative base of this service's tables (its own database)."""
+
+    metadata = new_metadata()
+
+
 platform = platform_tables(Base.metadata)
 
 
