@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
+from services.demo.seed import SeedError, Urls, seed
 from shared.auth import ROLES, issue_token
 from shared.infra import EmbeddedInfra
-from shared.processes import SERVICES, service_processes
+from shared.processes import SERVICES, ServiceProcess, service_processes
 from shared.settings import state_dir
+
+BANK_PARTNER_PORT = 8005
 
 DATABASES = [f"everydoor_{name}" for name in SERVICES]
 
@@ -26,6 +31,76 @@ def topics() -> list[str]:
 
     base = [r.TOPIC, e.TOPIC, s.TOPIC, d.TOPIC, d.instructions_topic("vbsp"), d.status_topic("vbsp")]
     return base + [t + ".dlq" for t in base]
+
+
+def bank_partner_process(*, env: dict[str, str], home: Path,
+                         port: int = BANK_PARTNER_PORT) -> ServiceProcess:
+    """The reference bank partner (`python -m services.bank_partner`), answering like a bank."""
+    return ServiceProcess(
+        name="bank_partner", module="services.bank_partner", port=port,
+        env={**env, "BANK_PARTNER_HEALTH_PORT": str(port), "BANK_PARTNER_REPAYMENTS": "1",
+             "BANK_PARTNER_STATE_FILE": str(home / "bank_partner.json")},
+        log_path=home / "logs" / "bank_partner.log")
+
+
+def urls_from(args: argparse.Namespace) -> Urls:
+    """Service base URLs: the default ports, or EVERYDOOR_<SERVICE>_URL."""
+    return Urls(**{name: os.environ.get(f"EVERYDOOR_{name.upper()}_URL",
+                                        f"http://127.0.0.1:{port}")
+                   for name, port in SERVICES.items()})
+
+
+def seed_file() -> Path:
+    """Where the last seed's result is kept for the tour."""
+    return state_dir() / "seed.json"
+
+
+def do_seed(urls: Urls, *, households: int, golden: bool) -> dict:
+    """Seed through the APIs and remember the result (households are numbered on from before)."""
+    path = seed_file()
+    before = json.loads(path.read_text()) if path.exists() else {}
+    start = int(before.get("next_index", 0))
+    t0 = time.monotonic()
+    result = seed(urls, households=households, start=start, with_golden=golden).as_dict()
+    merged = {**before, **{k: v for k, v in result.items() if v}}
+    merged["next_index"] = start + households
+    merged["households_total"] = int(before.get("households_total", 0)) + result["imported"]
+    path.write_text(json.dumps(merged, indent=2))
+    print(f"  seeded in {time.monotonic() - t0:.1f}s")
+    return merged
+
+
+def print_tour(urls: Urls, state: dict) -> None:
+    """The short tour: where to look first."""
+    hid = state.get("golden_household_id")
+    posting = state.get("posting_id")
+    print("\nA short tour")
+    print(f"  demo commune {state.get('commune_code')}: {state.get('households_total', 0)} "
+          "households with surveys, classified, posted, approved; loans settled by the bank")
+    if posting:
+        print(f"  public posting (no login):  {urls.supervision}/public/postings/{posting}")
+    print("  a token for every command below:")
+    print("    export TOKEN=$(.venv/bin/everydoor token --role auditor --scope VN)")
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    if hid:
+        print(f"  the golden household {hid}:")
+        print(f"    curl -s {auth} {urls.registry}/v1/households/{hid}")
+        print(f"    curl -s {auth} {urls.eligibility}/v1/households/{hid}/classification")
+        print(f"    curl -s {auth} '{urls.supervision}/v1/households/{hid}/timeline?view=tree'")
+    if state.get("golden_application_id"):
+        print(f"    curl -s {auth} "
+              f"{urls.disbursement}/v1/applications/{state['golden_application_id']}")
+    print("  traces: one JSON span per line in .everydoor/spans.jsonl "
+          "(or Jaeger under docker compose)")
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Seed more demo households into the running platform."""
+    urls = urls_from(args)
+    state = do_seed(urls, households=args.households,
+                    golden=not seed_file().exists() or args.golden)
+    print_tour(urls, state)
+    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -54,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             env = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
                    "DATABASE_URL": infra.database_url}
         env.setdefault("EVERYDOOR_SPAN_FILE", str(home / "spans.jsonl"))
-        procs = service_processes(env=env, log_dir=home / "logs")
+        procs = [*service_processes(env=env, log_dir=home / "logs"),
+                 bank_partner_process(env=env, home=home)]
         for p in procs:
             p.start()
         for p in procs:
@@ -62,13 +138,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         print(f"\nEvery Door is running (ready in {elapsed:.1f}s)\n")
         for p in procs:
-            print(f"  {p.name:<13} {p.url}   docs {p.url}/docs   pid {p.pid}")
+            docs = f"   docs {p.url}/docs" if p.name in SERVICES else " (reference bank partner)"
+            print(f"  {p.name:<13} {p.url}{docs}   pid {p.pid}")
         if infra is not None:
             print(f"  {'broker':<13} {infra.bootstrap_servers} (Kafka protocol, embedded Tansu)")
             print(f"  {'postgres':<13} {infra.database_url}")
         print(f"\n  state, logs, spans: {home}")
         print("  a token:   .venv/bin/everydoor token --role commune_officer --scope 01001")
         print("             (or: make token ROLE=commune_officer SCOPE=01001)")
+        urls = urls_from(args)
+        if not args.no_seed:
+            if not seed_file().exists():
+                print(f"\nseeding the demo commune ({args.households} households)…", flush=True)
+                try:
+                    do_seed(urls, households=args.households, golden=True)
+                except SeedError as exc:
+                    print(f"  seeding stopped: {exc}\n  (the services keep running; see "
+                          f"{home / 'logs'})", file=sys.stderr)
+            if seed_file().exists():
+                print_tour(urls, json.loads(seed_file().read_text()))
         print("\nCtrl-C stops everything.", flush=True)
         while not stop.is_set():
             dead = [p for p in procs if p.pid is None]
@@ -99,7 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="start broker, PostgreSQL and the four services")
     run.add_argument("--broker-port", type=int, default=9092)
     run.add_argument("--pg-port", type=int, default=5433)
+    run.add_argument("--households", type=int, default=300, help="demo households on first run")
+    run.add_argument("--no-seed", action="store_true", help="start empty, no demo data")
     run.set_defaults(func=cmd_run)
+    sd = sub.add_parser("seed", help="seed demo households into the running platform")
+    sd.add_argument("--households", type=int, default=300)
+    sd.add_argument("--golden", action="store_true", help="run the golden path again")
+    sd.set_defaults(func=cmd_seed)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

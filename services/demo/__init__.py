@@ -1,0 +1,1 @@
+"""Demo data and the `everydoor seed` driver."""

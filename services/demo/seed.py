@@ -1,0 +1,277 @@
+"""`everydoor seed`: fill a demo commune through the public APIs, as the commune's officers would.
+
+Imports households with surveys, waits for eligibility, posts the commune's list, takes one
+complaint through the public form, approves the list, forms Women's Union savings-and-loan groups
+and takes loans through to the reference bank partner. Only HTTP: no service internals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+
+from services.demo.households import golden, household
+from shared.auth import issue_token
+
+T = TypeVar("T")
+
+PROVINCE = "08"
+COMMUNE = "08001"
+VILLAGES = ["Thôn Đồng Mán", "Thôn Nà Lừa", "Thôn Khuổi Phầy", "Thôn Bản Khoan", "Thôn Nà Mường"]
+REVIEW_ROUND = "2026-periodic"
+SURVEY_DATE = date(2026, 10, 15)
+LOAN_PURPOSES = ("Nuôi bò sinh sản", "Trồng chè và quế", "Nuôi lợn thịt", "Mua máy cày mini",
+                 "Trồng ngô và sắn hàng hoá")
+
+
+class SeedError(RuntimeError):
+    """A step of the seed did not do what it should; the message says which and why."""
+
+
+@dataclass
+class Urls:
+    """Base URLs of the four services."""
+
+    registry: str
+    eligibility: str
+    disbursement: str
+    supervision: str
+
+
+@dataclass
+class SeedResult:
+    """What the seed made, for the tour."""
+
+    commune_code: str
+    imported: int = 0
+    rejected: int = 0
+    classified: int = 0
+    posting_id: str | None = None
+    golden_household_id: str | None = None
+    golden_application_id: str | None = None
+    loans: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (kept in .everydoor/seed.json)."""
+        return dict(self.__dict__)
+
+
+def wait_for(probe: Callable[[], T | None], *, what: str, timeout: float = 120.0,
+             interval: float = 0.25) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SeedError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def items(body: Any) -> list[dict[str, Any]]:
+    """The rows of a list response, whether a bare list or `{items: [...]}`."""
+    if isinstance(body, list):
+        return body
+    for key in ("items", "households", "classifications", "complaints", "applications", "data"):
+        if isinstance(body, dict) and isinstance(body.get(key), list):
+            return body[key]
+    return []
+
+
+class Client:
+    """One HTTP client per role, scoped to the demo commune."""
+
+    def __init__(self, urls: Urls, *, commune: str, timeout: float = 30.0) -> None:
+        self.urls = urls
+        self.http = httpx.Client(timeout=timeout)
+        self._tokens: dict[str, str] = {}
+        self.commune = commune
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+    def headers(self, role: str) -> dict[str, str]:
+        """Bearer header for `role` scoped to the commune (national roles get VN)."""
+        if role not in self._tokens:
+            scope = "VN" if role in ("national_admin", "auditor") else self.commune
+            self._tokens[role] = issue_token(role=role, scope=scope, sub=f"demo-{role}")
+        return {"Authorization": f"Bearer {self._tokens[role]}"}
+
+    def call(self, method: str, url: str, *, role: str, ok: Iterable[int] = (200, 201, 202),
+             **kw: Any) -> Any:
+        """One request; a status outside `ok` raises with the problem body."""
+        resp = self.http.request(method, url, headers={**self.headers(role), **kw.pop("headers", {})},
+                                 **kw)
+        if resp.status_code not in tuple(ok):
+            raise SeedError(f"{method} {url} → {resp.status_code}: {resp.text[:500]}")
+        ctype = resp.headers.get("content-type", "")
+        return resp.json() if "json" in ctype else resp.text
+
+
+def import_households(c: Client, lines: list[dict[str, Any]]) -> tuple[int, int]:
+    """Bulk-import NDJSON lines and wait for the job; (accepted, rejected)."""
+    body = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
+    job = c.call("POST", f"{c.urls.registry}/v1/imports", role="commune_officer", content=body,
+                 headers={"Content-Type": "application/x-ndjson"})
+    job_id = job.get("import_id") or job.get("id")
+
+    def done() -> dict[str, Any] | None:
+        state = c.call("GET", f"{c.urls.registry}/v1/imports/{job_id}", role="commune_officer")
+        return state if state.get("status") in ("done", "failed") else None
+
+    state = wait_for(done, what="the household import", timeout=600)
+    return int(state.get("accepted", 0)), int(state.get("rejected", 0))
+
+
+def register_golden(c: Client) -> str:
+    """Register the golden household one request at a time, as an officer in the field would."""
+    body = golden(province_code=PROVINCE, commune_code=c.commune, village=VILLAGES[0],
+                  survey_date=SURVEY_DATE, review_round=REVIEW_ROUND)
+    survey = body.pop("survey")
+    created = c.call("POST", f"{c.urls.registry}/v1/households", role="commune_officer", json=body)
+    household_id = created["household_id"]
+    c.call("POST", f"{c.urls.registry}/v1/households/{household_id}/surveys",
+           role="commune_officer", json=survey)
+    return str(household_id)
+
+
+def classification(c: Client, household_id: str) -> dict[str, Any] | None:
+    """The household's current classification at eligibility (None until decided)."""
+    resp = c.http.get(f"{c.urls.eligibility}/v1/households/{household_id}/classification",
+                      headers=c.headers("commune_officer"))
+    return resp.json() if resp.status_code == 200 else None
+
+
+def classified_count(c: Client) -> int:
+    """How many classifications eligibility holds for the commune."""
+    body = c.call("GET", f"{c.urls.eligibility}/v1/classifications", role="commune_officer",
+                  params={"commune_code": c.commune, "limit": 1000})
+    total = body.get("total") if isinstance(body, dict) else None
+    return int(total) if total is not None else len(items(body))
+
+
+def run_posting(c: Client, *, golden_id: str) -> str:
+    """Post the list, take a resident's complaint through the public form, resolve, approve."""
+    posting = c.call("POST", f"{c.urls.supervision}/v1/postings", role="commune_officer",
+                     json={"commune_code": c.commune, "review_round": REVIEW_ROUND})
+    posting_id = str(posting.get("posting_id") or posting.get("id"))
+    form = {"category": "wrongly_excluded", "household_ref": "not_on_list",
+            "text": "Nhà ông Lò Văn Sính ở thôn Nà Lừa rất khó khăn nhưng không có tên trong danh sách."}
+    resp = c.http.post(f"{c.urls.supervision}/public/postings/{posting_id}/complaints", data=form)
+    if resp.status_code >= 400:
+        raise SeedError(f"public complaint form → {resp.status_code}: {resp.text[:300]}")
+    for complaint in items(c.call("GET", f"{c.urls.supervision}/v1/complaints",
+                                  role="commune_officer", params={"commune_code": c.commune})):
+        cid = complaint.get("complaint_id") or complaint.get("id")
+        if complaint.get("status") in ("resolved", "rejected", "closed"):
+            continue
+        c.call("POST", f"{c.urls.supervision}/v1/complaints/{cid}/assign", role="commune_officer",
+               json={"assignee": "demo-commune_officer"})
+        c.call("POST", f"{c.urls.supervision}/v1/complaints/{cid}/resolve", role="commune_officer",
+               json={"outcome": "not_upheld",
+                     "note": "Đã xác minh: thu nhập bình quân 3,1 triệu đồng/người/tháng, "
+                             "không thuộc diện hộ nghèo."})
+    c.call("POST", f"{c.urls.supervision}/v1/postings/{posting_id}/close", role="commune_officer")
+    c.call("POST", f"{c.urls.supervision}/v1/postings/{posting_id}/approve", role="commune_chair")
+    return posting_id
+
+
+def loan_candidates(c: Client, golden_id: str, *, village: str, limit: int) -> list[str]:
+    """Recognized poor households of one village, the golden one first."""
+    body = c.call("GET", f"{c.urls.eligibility}/v1/classifications", role="commune_officer",
+                  params={"commune_code": c.commune, "category": "poor", "status": "recognized",
+                          "limit": 1000})
+    rows = [r["household_id"] for r in items(body)
+            if r.get("household_id") != golden_id and r.get("village") in (None, village)]
+    return [golden_id, *rows][:limit]
+
+
+def eligible_at_disbursement(c: Client, household_id: str, programme: str) -> bool:
+    """Whether disbursement's own projection already lets the household apply for `programme`."""
+    resp = c.http.get(f"{c.urls.disbursement}/v1/households/{household_id}",
+                      headers=c.headers("commune_officer"))
+    if resp.status_code != 200:
+        return False
+    return bool(resp.json().get("programs", {}).get(programme, {}).get("eligible"))
+
+
+def take_loans(c: Client, households: list[str], *, village: str) -> list[str]:
+    """A Women's Union group in `village`; each member applies, the group reviews, the chair confirms."""
+    group = c.call("POST", f"{c.urls.disbursement}/v1/groups", role="commune_officer",
+                   json={"commune_code": c.commune, "village": village,
+                         "organisation": "womens_union", "name": f"Tổ TK&VV Hội Phụ nữ {village}",
+                         "leader_name": "Hoàng Thị Hạnh"})
+    group_id = group["group_id"]
+    for hid in households:
+        wait_for(partial(eligible_at_disbursement, c, hid, "VBSP-POOR-LOAN"),
+                 what=f"disbursement to learn {hid} is eligible", timeout=60)
+        c.call("POST", f"{c.urls.disbursement}/v1/groups/{group_id}/members",
+               role="commune_officer", json={"household_id": hid})
+    applications = []
+    for i, hid in enumerate(households):
+        app = c.call("POST", f"{c.urls.disbursement}/v1/applications", role="commune_officer",
+                     json={"household_id": hid, "programme_code": "VBSP-POOR-LOAN",
+                           "amount_vnd": 50_000_000, "term_months": 36, "group_id": group_id,
+                           "purpose": LOAN_PURPOSES[i % len(LOAN_PURPOSES)]})
+        aid = app["application_id"]
+        c.call("POST", f"{c.urls.disbursement}/v1/applications/{aid}/group-review",
+               role="commune_officer",
+               json={"decision": "approve", "note": "Họp tổ ngày 20/11: nhất trí cho vay."})
+        c.call("POST", f"{c.urls.disbursement}/v1/applications/{aid}/confirm", role="commune_chair")
+        applications.append(aid)
+    return applications
+
+
+def application_status(c: Client, application_id: str) -> str:
+    """The application's current status."""
+    return str(c.call("GET", f"{c.urls.disbursement}/v1/applications/{application_id}",
+                      role="commune_officer").get("status"))
+
+
+def seed(urls: Urls, *, households: int, commune: str = COMMUNE, start: int = 0,
+         with_golden: bool = True, log: Callable[[str], None] = print) -> SeedResult:
+    """Seed `households` demo households (and the golden path once) through the public APIs."""
+    c = Client(urls, commune=commune)
+    result = SeedResult(commune_code=commune)
+    try:
+        lines = [household(i, province_code=PROVINCE, commune_code=commune, villages=VILLAGES,
+                           survey_date=SURVEY_DATE, review_round=REVIEW_ROUND)
+                 for i in range(start, start + households)]
+        t0 = time.monotonic()
+        result.imported, result.rejected = import_households(c, lines)
+        log(f"  imported {result.imported} households ({result.rejected} rejected) "
+            f"in {time.monotonic() - t0:.1f}s")
+        if not with_golden:
+            return result
+        golden_id = register_golden(c)
+        result.golden_household_id = golden_id
+        wait_for(lambda: classification(c, golden_id), what="the golden household's classification")
+        result.classified = wait_for(
+            lambda: (n := classified_count(c)) >= result.imported and n,
+            what="eligibility to classify every imported household", timeout=300)
+        log(f"  eligibility classified {result.classified} households")
+        result.posting_id = run_posting(c, golden_id=golden_id)
+        wait_for(lambda: (cl := classification(c, golden_id)) and cl.get("status") == "recognized",
+                 what="the approved posting to be recognized")
+        log(f"  posting {result.posting_id} approved; classifications recognized")
+        candidates = loan_candidates(c, golden_id, village=VILLAGES[0], limit=6)
+        if len(candidates) < 3:
+            raise SeedError(f"only {len(candidates)} recognized poor households in {VILLAGES[0]}; "
+                            "a savings-and-loan group needs 3 (seed more households)")
+        result.loans = take_loans(c, candidates, village=VILLAGES[0])
+        result.golden_application_id = result.loans[0]
+        wait_for(lambda: application_status(c, result.loans[0]) == "settled",
+                 what="the reference bank partner to settle the golden loan", timeout=120)
+        log(f"  {len(result.loans)} loans confirmed; the golden loan is settled")
+        return result
+    finally:
+        c.close()
