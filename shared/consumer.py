@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import PlatformTables
@@ -65,6 +67,16 @@ class ConsumerSpec:
     name: str
     topics: list[str]
     handlers: dict[str, Handler] = field(default_factory=dict)
+
+
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def transient(exc: BaseException) -> bool:
+    """A database error that says "try the transaction again", not "this event is bad"."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+    return isinstance(exc, ConnectionError)
 
 
 class DeadLetter(Exception):
@@ -130,7 +142,8 @@ class Consumer:
                     log.exception("%s: batch failed, will re-read it", self.name)
                     for tp, records in batch.items():
                         self.kafka.seek(tp, records[0].offset)
-                    await asyncio.sleep(1.0)
+                    # Jitter: two transactions that deadlocked should not collide again in step.
+                    await asyncio.sleep(random.uniform(0.2, 1.0))
                     continue
                 await self.kafka.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
         finally:
@@ -195,6 +208,8 @@ class Consumer:
                                            attempts=attempt)
                     return self._count(record, "dead_lettered")
                 except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered with reason
+                    if transient(exc):
+                        raise  # the whole batch rolls back and is read again: not the event's fault
                     span.record_exception(exc)
                     span.set_status(Status(StatusCode.ERROR, str(exc)))
                     last_error = exc

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 
 from shared import db
 from shared.consumer import Consumer, ConsumerSpec, EventContext, Handler
@@ -20,6 +21,12 @@ from shared.settings import ServiceSettings
 from shared.telemetry import Metrics
 from tests.support.kafka import collect, header, produce, produce_event
 from tests.support.wait import eventually
+
+
+class _Deadlock(Exception):
+    """What asyncpg reports when PostgreSQL picked this transaction as a deadlock victim."""
+
+    sqlstate = "40P01"
 
 
 class Deposit(BaseModel):
@@ -51,6 +58,8 @@ async def harness(servers):
         calls["n"] += 1
         if payload.account == "explode":
             raise RuntimeError("boom")
+        if payload.account == "deadlock" and calls["n"] == 1:
+            raise DBAPIError("UPDATE balance", {}, _Deadlock())
         await ctx.session.execute(
             pg_insert(balance).values(account=payload.account, amount=payload.amount)
             .on_conflict_do_update(index_elements=["account"],
@@ -151,3 +160,18 @@ async def test_a_dead_letter_can_be_replayed_once_the_cause_is_fixed(servers, ha
         await conn.execute(sa.update(dl).where(dl.c.id == dl_id).values(value=fixed.value()))
     assert await harness.consumer.replay(dl_id) == "processed"
     assert await harness.amount(account) == 3
+
+
+async def test_a_deadlock_rolls_the_batch_back_and_retries_it_instead_of_dead_lettering(harness, servers):
+    topic = harness.topic
+    await produce_event(servers.bootstrap_servers, topic, Envelope(
+        type="test.deposit.v1", source="/tests", subject="deadlock",
+        data={"account": "deadlock", "amount": 7}))
+    assert await eventually(lambda: harness.amount("deadlock"), timeout=20,
+                            message="the deposit applied after the retried batch") == 7
+    assert harness.calls["n"] == 2
+    async with harness.engine.connect() as conn:
+        dl = harness.tables.dead_letter
+        dead = await conn.scalar(sa.select(sa.func.count()).select_from(dl)
+                                 .where(dl.c.topic == topic))
+    assert dead == 0
