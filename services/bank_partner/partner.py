@@ -48,6 +48,7 @@ class Pending:
     annual_rate_pct: float | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+    traceparent: str | None = None
 
 
 @dataclass
@@ -198,7 +199,8 @@ class Partner:
             amount_vnd=instruction.amount_vnd, outcome=outcome,
             due_at=time.time() + self.config.accept_delay_s + self.config.settle_delay_s,
             term_months=instruction.term_months, annual_rate_pct=instruction.annual_rate_pct,
-            correlation_id=env.correlation_id or env.id, causation_id=env.id)
+            correlation_id=env.correlation_id or env.id, causation_id=env.id,
+            traceparent=env.traceparent)
         return [self.status(instruction.instruction_id, household, "accepted", cause=env,
                             bank_ref=bank_reference(self.config.partner,
                                                     instruction.instruction_id))]
@@ -209,7 +211,8 @@ class Partner:
         out: list[Envelope] = []
         for p in [p for p in self.state.pending.values() if p.due_at <= now]:
             cause = Envelope(type=events.INSTRUCTION_ISSUED, source="", data={}, id=p.causation_id
-                             or p.instruction_id, correlation_id=p.correlation_id)
+                             or p.instruction_id, correlation_id=p.correlation_id,
+                             traceparent=p.traceparent)
             ref = bank_reference(self.config.partner, p.instruction_id)
             if p.outcome == "failed":
                 out.append(self.status(p.instruction_id, p.household_id, "failed", cause=cause,
@@ -240,7 +243,9 @@ class Partner:
             occurred_at=datetime.now(UTC))
         return Envelope(type=events.BANK_STATUS, source=f"/partners/{self.config.partner}",
                         subject=household_id, data=payload.model_dump(mode="json", exclude_none=True),
-                        correlation_id=cause.correlation_id or cause.id, causation_id=cause.id)
+                        correlation_id=cause.correlation_id or cause.id, causation_id=cause.id,
+                        # The instruction's trace context travels back: the issuer's trace goes on.
+                        traceparent=cause.traceparent)
 
     async def publish(self, answers: list[Envelope]) -> None:
         """Send every answer and wait for all acknowledgements (acks=all)."""
