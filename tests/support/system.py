@@ -42,10 +42,11 @@ class System:
 
 
 @contextmanager
-def running_system(*, extra_modules: tuple[str, ...] = (),
+def running_system(*, extra_modules: tuple[str, ...] = (), bank_partner: bool = False,
                    env: dict[str, str] | None = None) -> Iterator[System]:
-    """Start broker, PostgreSQL and the four services (plus `extra_modules`); stop all by PID."""
-    from services.cli import topics
+    """Start broker, PostgreSQL and the four services (plus `extra_modules` and the reference
+    bank partner when asked); stop all by PID."""
+    from services.cli import bank_partner_process, topics
 
     home = Path(tempfile.mkdtemp(prefix="everydoor-system-"))
     span_file = home / "spans.jsonl"
@@ -67,9 +68,14 @@ def running_system(*, extra_modules: tuple[str, ...] = (),
         for module in extra_modules:
             extra.append(ServiceProcess(name=module.rsplit(".", 1)[-1], module=module, port=None,
                                         env=base_env, log_path=home / "logs" / f"{module}.log"))
+        if bank_partner:
+            extra.append(bank_partner_process(
+                env={**base_env, "BANK_PARTNER_SESSION_TIMEOUT_MS": "2000",
+                     "BANK_PARTNER_HEARTBEAT_INTERVAL_MS": "300",
+                     "BANK_PARTNER_SETTLE_DELAY_S": "0.2"}, home=home, port=free_port()))
         for p in [*procs, *extra]:
             p.start()
-        for p in procs:
+        for p in [*procs, *extra]:
             p.wait_ready(timeout=120)
         yield System(infra=infra, services={p.name: p for p in procs}, span_file=span_file,
                      extra=extra)
