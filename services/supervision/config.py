@@ -1,5 +1,7 @@
 """Supervision settings (env prefix SUPERVISION_)."""
 
+from datetime import date
+
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -12,3 +14,23 @@ class Settings(ServiceSettings):
 
     service_name: str = "supervision"
     port: int = 8004
+    # Public posting window in working days (3 is common practice, unconfirmed: POLICY §3).
+    posting_working_days: int = 3
+    # Days off besides Saturdays and Sundays (Tết, national holidays), as ISO dates.
+    public_holidays: list[date] = []
+    # Local (UTC+7) hour at which a posting closes on its last working day.
+    office_close_hour: int = 17
+    # Days to answer a complaint, and the commune's days to answer a finding (POLICY §6).
+    complaint_due_days: int = 15
+    answer_due_days: int = 15
+    # Longest complaint text, in characters.
+    complaint_text_max: int = 2000
+    # Public complaint form: at most this many filings per client per window.
+    complaint_rate_limit: int = 5
+    complaint_rate_window_s: float = 600.0
+    # Key of the one-way hash that stands for a client in the rate limiter (no IP is stored).
+    rate_limit_key: str = "everydoor-dev-rate-limit-key"
+    # Take the client address from X-Forwarded-For (only behind a trusted proxy).
+    trust_forwarded_for: bool = False
+    # How often postings past their closing time are closed (and the event published).
+    posting_close_interval_s: float = 30.0

@@ -1,11 +1,12 @@
-"""Topics supervision consumes → handlers: every topic feeds the timeline."""
+"""Topics supervision consumes → handlers: every topic feeds the timeline and the projections."""
 
 from __future__ import annotations
 
 from services.disbursement import events as disbursement_events
 from services.eligibility import events as eligibility_events
 from services.registry import events as registry_events
-from services.supervision import events, handlers
+from services.supervision import events
+from services.supervision.handlers import inbound
 from shared.consumer import ConsumerSpec, Handler
 from shared.runtime import Runtime
 
@@ -17,6 +18,6 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
             name="timeline",
             topics=[registry_events.TOPIC, eligibility_events.TOPIC, events.TOPIC,
                     disbursement_events.TOPIC],
-            handlers={"*": Handler(handlers.record_timeline)},
+            handlers={"*": Handler(inbound.on_event)},
         )
     ]

@@ -58,6 +58,13 @@ class PostingClosedV1(_Event):
     commune_code: str
     closed_at: datetime
     actor: str | None = None
+    items: list[PostingItem] = []
+
+
+class ExcludedItem(PostingItem):
+    """A posted household left out of the approval, with why (it waits for the next review)."""
+
+    reason: str
 
 
 class PostingApprovedV1(_Event):
@@ -70,6 +77,7 @@ class PostingApprovedV1(_Event):
     items: list[PostingItem]
     carried_over_complaints: list[str] = []
     actor: str | None = None
+    excluded: list[ExcludedItem] = []
 
 
 class ComplaintReceivedV1(_Event):
@@ -82,6 +90,7 @@ class ComplaintReceivedV1(_Event):
     category: ComplaintCategory
     channel: str
     due_at: datetime
+    status: str | None = None
 
 
 class ComplaintResolvedV1(_Event):
@@ -94,6 +103,8 @@ class ComplaintResolvedV1(_Event):
     outcome: Literal["upheld", "not_upheld"]
     note: str
     actor: str | None = None
+    posting_id: str | None = None
+    overdue: bool | None = None
 
 
 class VerificationRequestedV1(_Event):
@@ -104,6 +115,7 @@ class VerificationRequestedV1(_Event):
     commune_code: str
     reason: str
     actor: str | None = None
+    category: ComplaintCategory | None = None
 
 
 class HoldRequestedV1(_Event):
@@ -121,6 +133,7 @@ class HoldReleasedV1(_Event):
     complaint_id: str
     household_id: str
     actor: str | None = None
+    reason: str | None = None
 
 
 EVENTS: dict[str, type[BaseModel]] = {

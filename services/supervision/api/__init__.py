@@ -1,0 +1,7 @@
+"""Supervision HTTP routes: translate HTTP ↔ handlers, nothing else."""
+
+from services.supervision.api import complaints, postings, projects, public, timeline
+
+routers = [postings.router, complaints.router, projects.router, timeline.router, public.router]
+
+__all__ = ["routers"]

@@ -1,0 +1,66 @@
+"""Posting routes: create (snapshot), read, list, close, approve."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Response
+
+from services.supervision.api.common import HANDLERS, OFFICERS, CommuneQ, read_role
+from services.supervision.handlers import postings, service_of
+from services.supervision.schemas import PostingApprove, PostingCreate
+from shared.auth import CurrentUser, require_role
+from shared.runtime import RuntimeDep
+
+router = APIRouter(prefix="/v1/postings", tags=["postings"])
+
+
+@router.post("", status_code=201, dependencies=[require_role(*OFFICERS)])
+async def create_posting(body: PostingCreate, rt: RuntimeDep, user: CurrentUser,
+                         response: Response) -> dict:
+    """Snapshot the commune's provisional classifications of the round into a public posting
+    (3 working days by default; `closes_at` overrides)."""
+    async with rt.transaction() as session:
+        posting_id = await postings.create(session, service_of(rt), user=user, body=body)
+    response.headers["Location"] = f"/v1/postings/{posting_id}"
+    async with rt.sessions() as session:
+        out = await postings.read(session, user=user, posting_id=posting_id)
+    out["public_url"] = f"/public/postings/{posting_id}"
+    return out
+
+
+@router.get("", dependencies=[read_role])
+async def list_postings(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
+                        status: Literal["open", "closed", "approved"] | None = None) -> list[dict]:
+    """Postings in your scope, newest first."""
+    async with rt.sessions() as session:
+        return await postings.listing(session, user=user, commune_code=commune_code,
+                                      status=status)
+
+
+@router.get("/{posting_id}", dependencies=[read_role])
+async def read_posting(posting_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
+    """A posting with its households and complaint counts."""
+    async with rt.sessions() as session:
+        return await postings.read(session, user=user, posting_id=posting_id)
+
+
+@router.post("/{posting_id}/close", dependencies=[require_role(*HANDLERS)])
+async def close_posting(posting_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
+    """End the public window now."""
+    async with rt.transaction() as session:
+        await postings.close(session, service_of(rt), user=user, posting_id=posting_id)
+    async with rt.sessions() as session:
+        return await postings.read(session, user=user, posting_id=posting_id, with_items=False)
+
+
+@router.post("/{posting_id}/approve", dependencies=[require_role("commune_chair")])
+async def approve_posting(posting_id: str, rt: RuntimeDep, user: CurrentUser,
+                          body: PostingApprove | None = None) -> dict:
+    """The commune chair approves the list (every complaint resolved or carried over):
+    `supervision.posting.approved` lets eligibility recognise the classifications."""
+    async with rt.transaction() as session:
+        await postings.approve(session, service_of(rt), user=user, posting_id=posting_id,
+                               body=body or PostingApprove())
+    async with rt.sessions() as session:
+        return await postings.read(session, user=user, posting_id=posting_id, with_items=False)

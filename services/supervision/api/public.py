@@ -1,0 +1,101 @@
+"""Public pages (no login): the posting with its complaint form, and the commune page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from services.supervision.api import pages
+from services.supervision.handlers import complaints, postings, projects, service_of
+from shared.problems import Problem, problem_response
+from shared.runtime import RuntimeDep
+
+router = APIRouter(prefix="/public", tags=["public"])
+Lang = Annotated[str | None, Query(pattern=r"^(vi|en)$")]
+
+
+def wants_html(request: Request) -> bool:
+    """A browser (form post) gets pages; API clients get JSON and problem+json."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def client_address(request: Request, trust_forwarded_for: bool) -> str:
+    """The caller's address (the first X-Forwarded-For hop only behind a trusted proxy)."""
+    forwarded = request.headers.get("x-forwarded-for")
+    if trust_forwarded_for and forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+async def _posting_page(rt: RuntimeDep, posting_id: str, lang: str, *, status: int = 200,
+                        errors: list[tuple[str, str]] | None = None,
+                        values: dict | None = None) -> HTMLResponse:
+    async with rt.sessions() as session:
+        try:
+            view = await postings.public_view(session, posting_id=posting_id)
+        except Problem:
+            return pages.message(lang=lang, status=404, heading=pages.text("not_found", lang),
+                                 text=pages.text("not_found_text", lang))
+    errs = [(f, pages.error_message(f, code, lang)) for f, code in errors or []]
+    return pages.render("posting.html", lang=lang, status=status, p=view, errors=errs,
+                        field_errors=dict(errs), values=values or {},
+                        text_max=service_of(rt).settings.complaint_text_max)
+
+
+@router.get("/postings/{posting_id}", response_class=HTMLResponse)
+async def posting_page(posting_id: str, rt: RuntimeDep, lang: Lang = None) -> HTMLResponse:
+    """The commune's posted list, grouped by village (no ID numbers, birth dates or phones),
+    with the complaint form while the posting is open."""
+    return await _posting_page(rt, posting_id, pages.language(lang))
+
+
+@router.post("/postings/{posting_id}/complaints", status_code=201,
+             responses={404: {}, 409: {}, 422: {}, 429: {}})
+async def file_complaint(posting_id: str, request: Request, rt: RuntimeDep,
+                         lang: Lang = None) -> Response:
+    """A resident's complaint (form post; anonymous allowed; rate-limited per client)."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    lang = pages.language(lang or form.get("lang"))
+    html = wants_html(request)
+    svc = service_of(rt)
+    back = f"/public/postings/{posting_id}?lang={lang}"
+    try:
+        async with rt.transaction() as session:
+            out = await complaints.file_public(
+                session, svc, posting_id=posting_id, form=form,
+                client=client_address(request, svc.settings.trust_forwarded_for))
+    except complaints.FormErrors as exc:
+        if html:
+            return await _posting_page(rt, posting_id, lang, status=422, errors=exc.errors,
+                                       values=exc.values)
+        errors = [{"field": f, "code": c, "message": pages.error_message(f, c, "en")}
+                  for f, c in exc.errors]
+        return problem_response(request, 422, errors[0]["message"], errors=errors)
+    except Problem as exc:
+        if not html:
+            return problem_response(request, exc.status, exc.detail, headers=exc.headers,
+                                    **exc.extra)
+        key = {404: "not_found", 409: "closed", 429: "too_many"}.get(exc.status, "not_found")
+        body = {404: "not_found_text", 409: "closed_notice", 429: "too_many_text"}.get(
+            exc.status, "not_found_text")
+        return pages.message(lang=lang, status=exc.status, heading=pages.text(key, lang),
+                             text=pages.text(body, lang), headers=exc.headers,
+                             back=back if exc.status != 404 else None)
+    if html:
+        due = pages.local_time(out["due_at"])
+        return pages.message(lang=lang, status=201, kind="ok", heading=pages.text("thanks", lang),
+                             text=pages.text("thanks_text", lang).format(due=due),
+                             reference=out["complaint_id"], back=back)
+    return JSONResponse(out, status_code=201)
+
+
+@router.get("/communes/{commune_code}", response_class=HTMLResponse)
+async def commune_page(commune_code: Annotated[str, Path(pattern=r"^\d{5}$")], rt: RuntimeDep,
+                       lang: Lang = None) -> HTMLResponse:
+    """The commune's open projects, findings, recommendations and whether it answered in time."""
+    lang = pages.language(lang)
+    async with rt.sessions() as session:
+        view = await projects.public_commune(session, commune_code=commune_code)
+    return pages.render("commune.html", lang=lang, c=view)
