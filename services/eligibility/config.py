@@ -1,8 +1,14 @@
 """Eligibility settings (env prefix ELIGIBILITY_)."""
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+HERE = Path(__file__).parent
+RULESETS_DIR = HERE / "rulesets"
+PROGRAMMES_FILE = HERE / "programmes.yaml"
 
 
 class Settings(ServiceSettings):
@@ -12,3 +18,14 @@ class Settings(ServiceSettings):
 
     service_name: str = "eligibility"
     port: int = 8002
+    # Folders of rule-set files (*.yaml, *.yml, *.json; national and provincial overrides).
+    # Officials correct values there; POST /v1/rulesets/{id}/reevaluate reloads and re-decides.
+    rulesets_dirs: list[Path] = [RULESETS_DIR]
+    # Programmes as data: the rule each needs and the length of "just escaped".
+    programmes_file: Path = PROGRAMMES_FILE
+    # Households re-decided per transaction by a re-evaluation job.
+    reevaluation_batch_size: int = 1000
+    # Local calendar for recognition dates and "just escaped" expiry.
+    timezone: str = "Asia/Ho_Chi_Minh"
+    # How often households whose "just escaped" period ended get their programmes re-published.
+    expiry_sweep_interval_s: float = 3600.0

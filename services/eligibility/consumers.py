@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from services.eligibility import handlers
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from services.eligibility.handlers import Service, inbound, service_of
 from services.registry import events as registry_events
-from shared.consumer import ConsumerSpec, Handler
+from services.supervision import events as supervision_events
+from shared.consumer import ConsumerSpec, EventContext, Handler
 from shared.runtime import Runtime
+
+REGISTRY_TYPES = (registry_events.HOUSEHOLD_REGISTERED, registry_events.HOUSEHOLD_UPDATED,
+                  registry_events.MEMBER_ADDED, registry_events.MEMBER_REMOVED,
+                  registry_events.MEMBER_UPDATED, registry_events.HOUSEHOLD_SURVEYED,
+                  registry_events.HOUSEHOLD_ARCHIVED, registry_events.VERIFICATION_REQUESTED,
+                  registry_events.VERIFICATION_RESOLVED)
+
+
+def _bind(rt: Runtime, fn: Callable[[Service, EventContext, Any], Awaitable[None]]
+          ) -> Callable[[EventContext, Any], Awaitable[None]]:
+    async def handle(ctx: EventContext, payload: Any) -> None:
+        await fn(service_of(rt), ctx, payload)
+
+    return handle
 
 
 def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
-    """Eligibility's consumer groups."""
+    """Eligibility's consumer groups: household inputs, and posting approvals."""
     return [
-        ConsumerSpec(
-            name="registry", topics=[registry_events.TOPIC],
-            handlers={
-                registry_events.HOUSEHOLD_REGISTERED: Handler(
-                    handlers.on_household_registered, registry_events.HouseholdRegisteredV1),
-            },
-        )
+        ConsumerSpec(name="registry", topics=[registry_events.TOPIC], handlers={
+            t: Handler(_bind(rt, inbound.on_registry_event), registry_events.EVENTS[t])
+            for t in REGISTRY_TYPES}),
+        ConsumerSpec(name="supervision", topics=[supervision_events.TOPIC], handlers={
+            supervision_events.POSTING_APPROVED: Handler(
+                _bind(rt, inbound.on_posting_approved), supervision_events.PostingApprovedV1)}),
     ]

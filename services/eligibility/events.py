@@ -40,6 +40,17 @@ class ExplanationV1(_Event):
     deprivation_count: int
     threshold: int
     missing: list[str] = []
+    # Optional additions (v1): the middle band, codes the rule set does not use, where the inputs
+    # came from, the legal basis and one sentence an official can check against the decree.
+    middle_line_vnd: int | None = None
+    ignored: list[str] = []
+    survey_id: str | None = None
+    survey_event_id: str | None = None
+    trigger_event_id: str | None = None
+    reevaluation_job_id: str | None = None
+    ruleset_digest: str | None = None
+    legal_basis: list[str] = []
+    text: str | None = None
 
 
 class ClassificationDecidedV1(_Event):
@@ -62,6 +73,7 @@ class ClassificationDecidedV1(_Event):
     explanation: ExplanationV1
     trigger_event_id: str | None = None
     decided_at: datetime
+    reevaluation_job_id: str | None = None
 
 
 class ClassificationRecognizedV1(_Event):
@@ -75,6 +87,11 @@ class ClassificationRecognizedV1(_Event):
     transition: Literal["escaped_poverty", "escaped_near_poverty"] | None = None
     just_escaped_until: date | None = None
     commune_code: str | None = None
+    previous_category: Category | None = None
+    province_code: str | None = None
+    village: str | None = None
+    head_name: str | None = None
+    escaped_poverty_on: date | None = None
 
 
 class ProgramStatus(_Event):
@@ -83,6 +100,7 @@ class ProgramStatus(_Event):
     program_code: str
     eligible: bool
     reason: str
+    name: str | None = None
 
 
 class ProgramEligibilityChangedV1(_Event):
@@ -97,6 +115,9 @@ class ProgramEligibilityChangedV1(_Event):
     village: str | None = None
     head_name: str | None = None
     as_of: datetime
+    province_code: str | None = None
+    classification_id: str | None = None
+    just_escaped_until: date | None = None
 
 
 EVENTS: dict[str, type[BaseModel]] = {

@@ -1,1 +1,0 @@
-"""Pure eligibility rules. Standard library only."""

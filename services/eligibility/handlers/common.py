@@ -1,0 +1,124 @@
+"""What every use case needs: the service context (rule sets, programmes, outbox), errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.eligibility import domain, events
+from services.eligibility.config import Settings
+from services.eligibility.domain import programmes as programme_rules
+from shared.auth import Principal
+from shared.envelope import Envelope, utcnow
+from shared.outbox import Outbox
+from shared.problems import Problem
+from shared.runtime import Runtime
+
+RULESET_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def read_document(path: Path) -> Any:
+    """A YAML or JSON file as data."""
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+
+
+def load_rulebook(dirs: list[Path]) -> domain.RuleBook:
+    """Read and validate every rule-set file of the folders (RuleSetError names file and field)."""
+    docs: list[tuple[str, Any]] = []
+    for folder in dirs:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix in RULESET_SUFFIXES:
+                try:
+                    docs.append((path.name, read_document(path)))
+                except (ValueError, yaml.YAMLError) as exc:
+                    raise domain.RuleSetError(f"{path.name}: not valid YAML/JSON: {exc}") from exc
+    if not docs:
+        raise domain.RuleSetError(f"no rule-set files in {', '.join(map(str, dirs))}")
+    return domain.build(docs)
+
+
+def load_catalogue(path: Path) -> programme_rules.Catalogue:
+    """Read and validate the programmes file."""
+    return programme_rules.parse(read_document(path))
+
+
+@dataclass
+class Service:
+    """The service-wide context use cases run in."""
+
+    settings: Settings
+    rulebook: domain.RuleBook
+    catalogue: programme_rules.Catalogue
+    outbox: Outbox
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The local calendar (recognition dates, "just escaped" expiry)."""
+        return ZoneInfo(self.settings.timezone)
+
+    def today(self) -> date:
+        """Today in the local calendar."""
+        return utcnow().astimezone(self.tz).date()
+
+    def local_date(self, ts: datetime) -> date:
+        """The local calendar day of a timestamp."""
+        return ts.astimezone(self.tz).date()
+
+    def reload_rulesets(self) -> domain.RuleBook:
+        """Re-read the rule-set files; the new book replaces the old only if all of it is valid."""
+        self.rulebook = load_rulebook(self.settings.rulesets_dirs)
+        return self.rulebook
+
+    def indicator_names(self) -> dict[str, str]:
+        """English indicator names by code, from every rule set (for programme reasons)."""
+        return {i.code: i.name_en for rs in self.rulebook.all for i in rs.indicators}
+
+    async def emit(self, session: AsyncSession, *evs: Envelope) -> None:
+        """Write events into the outbox in the caller's transaction."""
+        await self.outbox.add(session, events.TOPIC, *evs)
+
+
+def service_of(rt: Runtime) -> Service:
+    """The service context of this process (rule sets and programmes loaded and checked once)."""
+    if "svc" not in rt.state:
+        settings = rt.settings
+        assert isinstance(settings, Settings)
+        rt.state["svc"] = Service(settings=settings,
+                                  rulebook=load_rulebook(settings.rulesets_dirs),
+                                  catalogue=load_catalogue(settings.programmes_file),
+                                  outbox=rt.outbox)
+    return rt.state["svc"]
+
+
+def not_found(what: str, ident: str) -> Problem:
+    """404 (also for ids outside the caller's scope)."""
+    return Problem(404, f"no {what} {ident}")
+
+
+def invalid(field: str, message: str) -> Problem:
+    """422 naming the field."""
+    return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def actor_of(user: Principal | None) -> str | None:
+    """How an actor is recorded."""
+    return None if user is None else f"{user.role}:{user.sub}"
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO strings, recursively."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value

@@ -1,0 +1,138 @@
+"""Events from elsewhere: the registry's household snapshots (inputs) and supervision's approval
+of a commune's posting (recognition)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.eligibility import domain, events, tables
+from services.eligibility.handlers.common import Service
+from services.eligibility.handlers.deciding import Row, Trigger, refresh, standing_of
+from services.registry import events as registry_events
+from services.supervision import events as supervision_events
+from shared.consumer import EventContext
+
+log = logging.getLogger("everydoor.eligibility")
+
+H = tables.household
+C = tables.classification
+
+# Registry events whose change is an input of the decision; the others only refresh the snapshot.
+ALWAYS_INPUT = {registry_events.HOUSEHOLD_SURVEYED, registry_events.MEMBER_ADDED,
+                registry_events.MEMBER_REMOVED, registry_events.MEMBER_UPDATED,
+                registry_events.HOUSEHOLD_ARCHIVED}
+INPUT_FIELDS = ("area_type", "province_code", "status")
+
+
+def _snapshot_values(payload: Any, event_id: str) -> Row:
+    h: registry_events.HouseholdSnapshotV1 = payload.household
+    return {"id": payload.household_id, "area_type": h.area_type,
+            "province_code": h.location.province_code, "commune_code": h.location.commune_code,
+            "village": h.location.village, "head_name": h.head_name, "status": h.status,
+            "member_count": len(h.members), "registry_version": payload.version,
+            "last_event_id": event_id}
+
+
+async def on_registry_event(svc: Service, ctx: EventContext, payload: Any) -> None:
+    """Keep the household's inputs from the snapshot; re-decide only when an input changed."""
+    session = ctx.session
+    before = (await session.execute(sa.select(H).where(H.c.id == payload.household_id)
+                                    .with_for_update())).mappings().first()
+    if before is not None and before["registry_version"] >= payload.version:
+        return  # an older snapshot than the one applied: nothing new
+    values = _snapshot_values(payload, ctx.event.id)
+    survey_changed = False
+    if isinstance(payload, registry_events.HouseholdSurveyedV1) and payload.is_current:
+        s = payload.survey
+        values |= {"survey": {"survey_id": s.survey_id, "survey_date": s.survey_date.isoformat(),
+                              "review_round": s.review_round,
+                              "income_per_capita_vnd": s.income_per_capita_vnd,
+                              "deprivations": s.deprivations},
+                   "survey_date": s.survey_date, "survey_event_id": ctx.event.id}
+        survey_changed = True
+    stmt = pg_insert(H).values(**values)
+    row = (await session.execute(
+        stmt.on_conflict_do_update(index_elements=[H.c.id],
+                                   set_={k: v for k, v in values.items() if k != "id"}
+                                   | {"updated_at": sa.func.now()})
+        .returning(*H.c))).mappings().one()
+    input_changed = survey_changed or (
+        before is not None and (ctx.event.type in ALWAYS_INPUT
+                                or any(before[f] != row[f] for f in INPUT_FIELDS)))
+    if input_changed:
+        await refresh(session, svc, [dict(row)], trigger=Trigger(event=ctx.event))
+
+
+async def on_posting_approved(svc: Service, ctx: EventContext,
+                              p: supervision_events.PostingApprovedV1) -> None:
+    """The commune chair approved a posting: its provisional classifications become recognized,
+    transitions are recorded, and programme eligibility follows."""
+    session = ctx.session
+    on = svc.local_date(p.approved_at)
+    for item in p.items:
+        try:
+            classification_id = str(uuid.UUID(item.classification_id))
+        except ValueError:
+            log.warning("posting %s: %r is not a classification id", p.posting_id,
+                        item.classification_id)
+            continue
+        household = (await session.execute(sa.select(H).where(H.c.id == item.household_id)
+                                           .with_for_update())).mappings().first()
+        cls = (await session.execute(sa.select(C).where(C.c.id == classification_id)
+                                     .with_for_update())).mappings().first()
+        if household is None or cls is None or cls["household_id"] != item.household_id:
+            log.warning("posting %s: unknown classification %s of household %s", p.posting_id,
+                        classification_id, item.household_id)
+            continue
+        if cls["status"] != "provisional" or cls["category"] == "incomplete":
+            # Already recognized (a repeat), superseded by a later decision (that one goes on a
+            # later posting), or incomplete (cannot be recognized): nothing to do.
+            continue
+        await _recognize(svc, ctx, p, dict(household), dict(cls), on)
+
+
+async def _recognize(svc: Service, ctx: EventContext, p: supervision_events.PostingApprovedV1,
+                     household: Row, cls: Row, on: Any) -> None:
+    session = ctx.session
+    before = standing_of(household)
+    deprived = tuple(d["code"] for d in cls["explanation"].get("deprived", []))
+    after, transition = domain.recognize(before, category=cls["category"], deprived=deprived,
+                                         ruleset_id=cls["ruleset_id"], on=on,
+                                         just_escaped_months=svc.catalogue.just_escaped_months)
+    await session.execute(sa.update(C).where(C.c.id == cls["id"]).values(
+        status="recognized", recognized_at=p.approved_at, posting_id=p.posting_id))
+    previous_id = household["recognized_classification_id"]
+    if previous_id is not None:
+        await session.execute(sa.update(C).where(C.c.id == previous_id).values(
+            status="superseded", superseded_at=sa.func.now(), superseded_by=cls["id"]))
+    if transition is not None:
+        await session.execute(sa.insert(tables.transition).values(
+            household_id=household["id"], kind=transition.kind,
+            from_category=transition.from_category, to_category=transition.to_category,
+            from_classification_id=previous_id, to_classification_id=cls["id"],
+            occurred_on=transition.on, just_escaped_until=transition.just_escaped_until,
+            posting_id=p.posting_id))
+    standing = {"recognized_classification_id": cls["id"], "recognized_category": after.category,
+                "recognized_on": after.recognized_on, "recognized_deprived": list(after.deprived),
+                "recognized_ruleset_id": after.ruleset_id,
+                "escaped_poverty_on": after.escaped_poverty_on,
+                "just_escaped_until": after.just_escaped_until}
+    await session.execute(sa.update(H).where(H.c.id == household["id"])
+                          .values(**standing, updated_at=sa.func.now()))
+    data = events.ClassificationRecognizedV1(
+        classification_id=cls["id"], household_id=household["id"], category=cls["category"],
+        posting_id=p.posting_id, recognized_at=p.approved_at,
+        transition=transition.kind if transition else None,  # type: ignore[arg-type]
+        just_escaped_until=after.just_escaped_until, commune_code=household["commune_code"],
+        previous_category=before.category,  # type: ignore[arg-type]
+        province_code=household["province_code"], village=household["village"],
+        head_name=household["head_name"], escaped_poverty_on=after.escaped_poverty_on,
+    ).model_dump(mode="json")
+    await ctx.emit(events.TOPIC, type=events.CLASSIFICATION_RECOGNIZED, data=data,
+                   subject=household["id"])
+    await refresh(session, svc, [household | standing], trigger=Trigger(event=ctx.event))
