@@ -69,6 +69,12 @@ class HouseholdSnapshotV1(_Event):
     head_name: str
     members: list[MemberV1] = []
     verification_requested: bool = False
+    # Optional additions (v1 stays compatible):
+    phone: str | None = None
+    verification_complaint_ids: list[str] = []
+    possible_duplicates: list[str] = []
+    current_survey_id: str | None = None
+    archive_reason: str | None = None
 
 
 class SurveyV1(_Event):
@@ -82,6 +88,7 @@ class SurveyV1(_Event):
     facts: dict[str, Any] = {}
     surveyor: str | None = None
     notes: str | None = None
+    recorded_by: str | None = None
 
 
 class FieldChange(_Event):
@@ -100,6 +107,7 @@ class HouseholdRegisteredV1(_Event):
     household: HouseholdSnapshotV1
     possible_duplicates: list[str] = []
     actor: str | None = None
+    import_id: str | None = None
 
 
 class HouseholdUpdatedV1(_Event):
@@ -134,6 +142,7 @@ class HouseholdSurveyedV1(_Event):
     is_current: bool = True
     household: HouseholdSnapshotV1
     actor: str | None = None
+    import_id: str | None = None
 
 
 class HouseholdArchivedV1(_Event):
@@ -165,6 +174,7 @@ class VerificationResolvedV1(_Event):
     complaint_id: str
     survey_id: str
     household: HouseholdSnapshotV1
+    complaint_ids: list[str] = []
     actor: str | None = None
 
 

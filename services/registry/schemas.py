@@ -1,46 +1,134 @@
-"""Registry API models."""
+"""Registry API models (requests: XCreate/XUpdate; responses: XRead)."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 AreaType = Literal["rural", "urban"]
 Relation = Literal["head", "spouse", "child", "parent", "grandchild", "sibling", "other"]
+Sex = Literal["male", "female", "other"]
+IndicatorCode = Literal[
+    "employment", "dependants", "nutrition", "health_insurance", "adult_education",
+    "school_attendance", "housing_quality", "housing_area", "water_source", "latrine", "telecom",
+    "information_access", "digital_services", "waste_treatment",
+]
+NationalId = Annotated[str, Field(pattern=r"^\d{12}$",
+                                  description="12-digit citizen ID (digits only)")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Reason = Annotated[str, Field(min_length=3, max_length=1000,
+                              description="why (kept in the history)")]
+ExternalRef = Annotated[str, Field(
+    min_length=1, max_length=100, pattern=r"^[\w.:/-]+$",
+    description="the caller's own id of the household (import idempotency key)")]
+Phone = Annotated[str, Field(pattern=r"^\+?\d{8,15}$", description="digits, optional leading +")]
 
 
-class LocationIn(BaseModel):
-    """Administrative location of a household."""
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    model_config = ConfigDict(extra="forbid")
+
+class LocationIn(_In):
+    """Administrative location of a household (codes from GET /v1/admin-units)."""
 
     province_code: str = Field(pattern=r"^\d{2}$")
     commune_code: str = Field(pattern=r"^\d{5}$")
     village: str = Field(min_length=1, max_length=200)
 
 
-class MemberCreate(BaseModel):
+class MemberCreate(_In):
     """A member in a registration request."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    full_name: str = Field(min_length=1, max_length=200)
-    national_id: str = Field(pattern=r"^\d{12}$", description="12-digit citizen ID")
+    full_name: Name
+    national_id: NationalId
     date_of_birth: date
-    sex: Literal["male", "female", "other"]
+    sex: Sex
     relation: Relation
+    ethnicity: str | None = Field(default=None, max_length=100)
+    disability: bool | None = None
 
 
-class HouseholdCreate(BaseModel):
-    """`POST /v1/households` body."""
+class HouseholdCreate(_In):
+    """`POST /v1/households` body (exactly one member with relation `head`)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    area_type: AreaType
+    external_ref: ExternalRef | None = None
+    area_type: AreaType | None = Field(
+        default=None, description="rural or urban; defaults to the commune's area type")
     location: LocationIn
+    address: str | None = Field(default=None, max_length=500)
+    phone: Phone | None = None
     members: list[MemberCreate] = Field(min_length=1, max_length=60)
+
+
+class HouseholdUpdate(_In):
+    """`PATCH /v1/households/{id}` body: the fields to change and a required reason."""
+
+    area_type: AreaType | None = None
+    location: LocationIn | None = None
+    address: str | None = Field(default=None, max_length=500)
+    phone: Phone | None = None
+    reason: Reason
+
+
+class MemberAdd(MemberCreate):
+    """`POST /v1/households/{id}/members` body."""
+
+    reason: Reason
+
+
+class MemberUpdate(_In):
+    """`PATCH /v1/households/{id}/members/{member_id}` body."""
+
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    national_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    date_of_birth: date | None = None
+    sex: Sex | None = None
+    relation: Relation | None = None
+    ethnicity: str | None = Field(default=None, max_length=100)
+    disability: bool | None = None
+    previous_head_relation: Relation | None = Field(
+        default=None, description="when making this member the head: the relation the current "
+                                  "head takes instead (both change in one version)")
+    reason: Reason
+
+
+class Facts(BaseModel):
+    """Measured facts of a survey (known ones typed; others kept as given)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    housing_area_m2: float | None = Field(default=None, ge=0, le=10_000)
+    household_size: int | None = Field(default=None, ge=1, le=60)
+    dependants: int | None = Field(default=None, ge=0, le=60)
+
+
+class SurveyCreate(_In):
+    """`POST /v1/households/{id}/surveys` body (surveys are immutable once recorded)."""
+
+    survey_date: date
+    review_round: str = Field(min_length=1, max_length=40, examples=["2025"])
+    income_per_capita_vnd: int = Field(ge=0, le=10_000_000_000,
+                                       description="average income per person per month, VND")
+    deprivations: dict[IndicatorCode, bool]
+    facts: Facts | None = None
+    surveyor: str | None = Field(default=None, max_length=200)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class ImportLine(HouseholdCreate):
+    """One household of a bulk import: the POST body, a required `external_ref`, inline survey."""
+
+    external_ref: ExternalRef
+    survey: SurveyCreate | None = None
+
+
+class Archive(_In):
+    """`POST /v1/households/{id}/archive` body."""
+
+    reason: str = Field(min_length=3, max_length=1000,
+                        examples=["moved", "dissolved", "deceased head"])
 
 
 class MemberRead(BaseModel):
@@ -52,6 +140,34 @@ class MemberRead(BaseModel):
     date_of_birth: date
     sex: str
     relation: str
+    ethnicity: str | None = None
+    disability: bool | None = None
+
+
+class SurveyRead(BaseModel):
+    """A recorded survey."""
+
+    survey_id: str
+    household_id: str
+    survey_date: date
+    review_round: str
+    income_per_capita_vnd: int
+    deprivations: dict[str, bool]
+    facts: dict[str, Any] = {}
+    surveyor: str | None = None
+    notes: str | None = None
+    recorded_by: str | None = None
+    recorded_at: datetime | None = None
+    is_current: bool = False
+    event_id: str | None = Field(default=None, description="the event this request produced")
+
+
+class VerificationRead(BaseModel):
+    """A pending verification request (an upheld complaint about this household)."""
+
+    complaint_id: str
+    reason: str | None = None
+    requested_at: str | None = None
 
 
 class HouseholdRead(BaseModel):
@@ -60,7 +176,85 @@ class HouseholdRead(BaseModel):
     household_id: str
     version: int
     status: str
+    external_ref: str | None = None
     area_type: str
     location: LocationIn
+    address: str | None = None
+    phone: str | None = None
+    head_name: str
     members: list[MemberRead]
-    event_id: str | None = None
+    verification_requested: bool = False
+    verification_requests: list[VerificationRead] = []
+    possible_duplicates: list[str] = Field(
+        default=[], description="households with a member of the same name and birth date in "
+                                "the same commune (flagged for review, not blocked)")
+    archive_reason: str | None = None
+    current_survey: SurveyRead | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    event_id: str | None = Field(default=None, description="the event this request produced")
+
+
+class HouseholdPage(BaseModel):
+    """One page of a listing; pass `next_cursor` as `cursor` for the next one."""
+
+    items: list[HouseholdRead]
+    next_cursor: str | None = None
+
+
+class FieldChangeRead(BaseModel):
+    """Field-level before/after."""
+
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class HistoryEntry(BaseModel):
+    """One version of a household."""
+
+    version: int
+    event_id: str
+    event_type: str
+    actor: str | None
+    reason: str | None
+    at: datetime
+    changes: list[FieldChangeRead]
+
+
+class AdminUnitRead(BaseModel):
+    """A province or commune."""
+
+    code: str
+    level: str
+    name: str
+    parent_code: str | None = None
+    area_type: str | None = None
+
+
+class AdminUnitsLoaded(BaseModel):
+    """Result of loading an admin-units CSV."""
+
+    provinces: int
+    communes: int
+    inserted: int
+    updated: int
+
+
+class ImportJobRead(BaseModel):
+    """A bulk import and its progress."""
+
+    import_id: str
+    status: Literal["running", "done", "failed"]
+    format: str
+    filename: str | None = None
+    total: int
+    accepted: int
+    skipped: int = Field(description="unchanged lines of an earlier import (idempotent re-upload)")
+    rejected: int
+    bytes: int
+    message: str | None = None
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    errors_url: str

@@ -1,13 +1,10 @@
-"""Registry tables."""
+"""Registry tables: admin units, households, members, surveys, versions (history), import jobs."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
-
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import new_metadata, platform_tables
 
@@ -19,45 +16,140 @@ class Base(DeclarativeBase):
 
 
 platform = platform_tables(Base.metadata)
+meta = Base.metadata
+
+_TS = sa.DateTime(timezone=True)
+_ID = UUID(as_uuid=False)
 
 
-class Household(Base):
-    """A registered household (aggregate root, optimistic version)."""
-
-    __tablename__ = "household"
-
-    id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True,
-                                    default=lambda: str(uuid.uuid4()))
-    area_type: Mapped[str] = mapped_column(sa.Text)
-    province_code: Mapped[str] = mapped_column(sa.Text, index=True)
-    commune_code: Mapped[str] = mapped_column(sa.Text, index=True)
-    village: Mapped[str] = mapped_column(sa.Text)
-    status: Mapped[str] = mapped_column(sa.Text, default="active")
-    version: Mapped[int] = mapped_column(sa.Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True),
-                                                 server_default=sa.func.now())
-    members: Mapped[list[Member]] = relationship(back_populates="household", lazy="selectin",
-                                                 order_by="Member.position")
+def _now(name: str = "created_at") -> sa.Column:
+    return sa.Column(name, _TS, nullable=False, server_default=sa.func.now())
 
 
-class Member(Base):
-    """A person in a household."""
+admin_unit = sa.Table(
+    # Provinces → communes, loaded from a CSV (shipped demo set or the official list).
+    "admin_unit", meta,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("parent_code", sa.Text, index=True),
+    sa.Column("area_type", sa.Text),
+    _now("updated_at"),
+    sa.CheckConstraint("level in ('province', 'commune')", name="level"),
+)
 
-    __tablename__ = "member"
+household = sa.Table(
+    "household", meta,
+    sa.Column("id", _ID, primary_key=True),
+    # Insertion order, the stable key of cursor pagination.
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("external_ref", sa.Text, unique=True),
+    sa.Column("area_type", sa.Text, nullable=False),
+    sa.Column("province_code", sa.Text, nullable=False, index=True),
+    sa.Column("commune_code", sa.Text, nullable=False, index=True),
+    sa.Column("village", sa.Text, nullable=False),
+    sa.Column("address", sa.Text),
+    sa.Column("phone", sa.Text),
+    sa.Column("head_name", sa.Text, nullable=False),
+    # Normalised (diacritic-free) names of the current members, for `q`.
+    sa.Column("search_text", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("archive_reason", sa.Text),
+    # Pending verification requests: [{complaint_id, reason, requested_at}].
+    sa.Column("verification", JSONB, nullable=False, server_default="[]"),
+    sa.Column("possible_duplicates", JSONB, nullable=False, server_default="[]"),
+    sa.Column("current_survey_id", _ID),
+    # Digest of the household part of the last import line (unchanged re-imports are skipped).
+    sa.Column("import_hash", sa.Text),
+    sa.Column("created_by", sa.Text),
+    _now(),
+    _now("updated_at"),
+    sa.CheckConstraint("status in ('active', 'archived')", name="status"),
+    sa.CheckConstraint("area_type in ('rural', 'urban')", name="area_type"),
+)
 
-    id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True,
-                                    default=lambda: str(uuid.uuid4()))
-    household_id: Mapped[str] = mapped_column(sa.ForeignKey("household.id"), index=True)
-    position: Mapped[int] = mapped_column(sa.Integer)
-    full_name: Mapped[str] = mapped_column(sa.Text)
-    national_id: Mapped[str] = mapped_column(sa.Text)
-    date_of_birth: Mapped[date] = mapped_column(sa.Date)
-    sex: Mapped[str] = mapped_column(sa.Text)
-    relation: Mapped[str] = mapped_column(sa.Text)
-    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    household: Mapped[Household] = relationship(back_populates="members")
+member = sa.Table(
+    "member", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("household_id", _ID, sa.ForeignKey("household.id"), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("full_name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.Text, nullable=False),
+    sa.Column("national_id", sa.Text, nullable=False),
+    sa.Column("date_of_birth", sa.Date, nullable=False),
+    sa.Column("sex", sa.Text, nullable=False),
+    sa.Column("relation", sa.Text, nullable=False),
+    sa.Column("ethnicity", sa.Text),
+    sa.Column("disability", sa.Boolean),
+    # Holds its national ID: false once removed or once the household is archived.
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("removed_at", _TS),
+    sa.Column("removed_reason", sa.Text),
+    sa.Index("uq_member_active_national_id", "national_id", unique=True,
+             postgresql_where=sa.text("active")),
+    sa.Index("ix_member_name_key_dob", "name_key", "date_of_birth"),
+)
 
-    __table_args__ = (
-        sa.Index("uq_member_active_national_id", "national_id", unique=True,
-                 postgresql_where=sa.text("active")),
-    )
+survey = sa.Table(
+    # Immutable; the newest by survey_date is the household's current survey.
+    "survey", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("household_id", _ID, sa.ForeignKey("household.id"), nullable=False, index=True),
+    sa.Column("survey_date", sa.Date, nullable=False),
+    sa.Column("review_round", sa.Text, nullable=False),
+    sa.Column("income_per_capita_vnd", sa.BigInteger, nullable=False),
+    sa.Column("deprivations", JSONB, nullable=False),
+    sa.Column("facts", JSONB, nullable=False, server_default="{}"),
+    sa.Column("surveyor", sa.Text),
+    sa.Column("notes", sa.Text),
+    sa.Column("recorded_by", sa.Text),
+    sa.Column("import_hash", sa.Text),
+    _now(),
+    sa.CheckConstraint("income_per_capita_vnd >= 0", name="income"),
+)
+
+household_version = sa.Table(
+    # One row per version: what changed (field-level), who, why, when, and the event it produced.
+    "household_version", meta,
+    sa.Column("household_id", _ID, sa.ForeignKey("household.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("event_id", _ID, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("changes", JSONB, nullable=False),
+    sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
+)
+
+import_job = sa.Table(
+    "import_job", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text),
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("accepted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("message", sa.Text),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_role", sa.Text, nullable=False),
+    sa.Column("created_scope", JSONB, nullable=False),
+    _now(),
+    # Progress time: a running job without progress for long was interrupted by a restart.
+    _now("heartbeat_at"),
+    sa.Column("finished_at", _TS),
+    sa.CheckConstraint("status in ('running', 'done', 'failed')", name="status"),
+)
+
+import_error = sa.Table(
+    "import_error", meta,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("job_id", _ID, sa.ForeignKey("import_job.id"), nullable=False, index=True),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("external_ref", sa.Text),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+)

@@ -1,0 +1,20 @@
+"""Roles and shared parameters of the registry routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Response
+
+from shared.auth import require_role
+
+WRITERS = ("national_admin", "province_officer", "commune_officer")
+READERS = (*WRITERS, "commune_chair", "supervisor", "auditor")
+writer = require_role(*WRITERS)
+reader = require_role(*READERS)
+IfMatch = Annotated[str | None, Header(description="the household's ETag (its version)")]
+
+
+def etag(response: Response, version: int) -> None:
+    """Expose the version as a strong ETag."""
+    response.headers["ETag"] = f'"{version}"'

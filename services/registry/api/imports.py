@@ -1,0 +1,70 @@
+"""Bulk import routes: upload (NDJSON or CSV), progress, per-line errors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from services.registry import schemas
+from services.registry.api.common import reader, writer
+from services.registry.domain.imports import CSV_LAYOUT
+from services.registry.handlers import imports
+from shared.auth import CurrentUser
+from shared.runtime import RuntimeDep
+
+router = APIRouter(prefix="/v1/imports", tags=["imports"])
+
+DESCRIPTION = f"""Upload households with an inline survey; answers 202 with a job at once and
+imports in the background (the upload is spooled to disk and read line by line: memory stays
+constant whatever the file size; the body-size limit does not apply here).
+
+**NDJSON** (`Content-Type: application/x-ndjson`): each line is the `POST /v1/households` body
+plus a required `external_ref` and an optional `survey` object (the `POST …/surveys` body).
+
+{CSV_LAYOUT}
+`external_ref` is the idempotency key: uploading the same file again creates no duplicates
+(unchanged lines are counted as `skipped`; a line with a new survey records that survey; a line
+whose household data differ from the registered household is rejected — change it with PATCH).
+Malformed lines are rejected one by one (`GET /v1/imports/{{id}}/errors`: CSV of line, field,
+message) while good lines go in. Lines are written in batches (multi-row inserts, batched outbox).
+"""
+
+BODY = {"requestBody": {"required": True, "content": {
+    "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+    "text/csv": {"schema": {"type": "string", "format": "binary"}},
+}}}
+
+
+@router.post("", status_code=202, response_model=schemas.ImportJobRead, dependencies=[writer],
+             description=DESCRIPTION, openapi_extra=BODY)
+async def upload(request: Request, rt: RuntimeDep, user: CurrentUser, response: Response,
+                 format: Annotated[Literal["ndjson", "csv"] | None,
+                                   Query(description="overrides the Content-Type")] = None,
+                 filename: Annotated[str | None, Query(max_length=255)] = None,
+                 ) -> schemas.ImportJobRead:
+    """Start a bulk import of households (NDJSON or CSV)."""
+    fmt = imports.format_of(fmt=format, content_type=request.headers.get("content-type"),
+                            filename=filename)
+    job = await imports.start(rt, body=request.stream(), fmt=fmt, filename=filename, user=user)
+    response.headers["Location"] = f"/v1/imports/{job.import_id}"
+    return job
+
+
+@router.get("/{import_id}", response_model=schemas.ImportJobRead, dependencies=[reader])
+async def progress(import_id: str, rt: RuntimeDep, user: CurrentUser) -> schemas.ImportJobRead:
+    """A job's progress: running/done, total, accepted, skipped, rejected."""
+    async with rt.sessions() as session:
+        return await imports.get(session, job_id=import_id, user=user)
+
+
+@router.get("/{import_id}/errors", dependencies=[reader],
+            responses={200: {"content": {"text/csv": {}}}})
+async def errors(import_id: str, rt: RuntimeDep, user: CurrentUser) -> StreamingResponse:
+    """The per-line error list as CSV: line, external_ref, field, message."""
+    async with rt.sessions() as session:
+        await imports.get(session, job_id=import_id, user=user)
+    return StreamingResponse(
+        imports.error_csv(rt, job_id=import_id), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'})

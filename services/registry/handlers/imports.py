@@ -1,0 +1,494 @@
+"""Bulk import: spool the upload to disk, then register households in batches (executemany for
+rows and outbox), line by line errors, idempotent by `external_ref`, progress on the job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+from opentelemetry import trace
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry import domain, events, schemas, tables
+from services.registry.domain import imports as lines
+from services.registry.handlers import surveys
+from services.registry.handlers.common import (
+    H,
+    M,
+    S,
+    V,
+    jsonable,
+    search_text,
+    snapshot,
+    survey_snapshot,
+)
+from services.registry.handlers.households import member_row
+from shared.auth import Principal
+from shared.envelope import Envelope
+from shared.outbox import CORRELATION_ID
+from shared.problems import Problem
+from shared.runtime import Runtime
+from shared.settings import state_dir
+
+log = logging.getLogger("everydoor.registry.imports")
+tracer = trace.get_tracer("everydoor.registry.imports")
+J, E = tables.import_job, tables.import_error
+FORMATS = {"ndjson": "ndjson", "jsonl": "ndjson", "x-ndjson": "ndjson", "csv": "csv"}
+CONTENT_TYPES = {"application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
+                 "application/jsonl": "ndjson", "application/json-lines": "ndjson",
+                 "text/csv": "csv", "application/csv": "csv"}
+
+
+def imports_dir() -> Path:
+    """Where uploads are spooled until their job has run."""
+    path = state_dir() / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def format_of(*, fmt: str | None, content_type: str | None, filename: str | None) -> str:
+    """ndjson or csv, from `format`, the Content-Type or the file name (422 otherwise)."""
+    if fmt:
+        if fmt.lower() in FORMATS:
+            return FORMATS[fmt.lower()]
+        raise Problem(422, f"format: {fmt!r} is not ndjson or csv",
+                      errors=[{"field": "format", "message": "ndjson or csv"}])
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in CONTENT_TYPES:
+        return CONTENT_TYPES[media]
+    suffix = (filename or "").rsplit(".", 1)[-1].lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    raise Problem(422, "format: send Content-Type application/x-ndjson or text/csv, "
+                       "or ?format=ndjson|csv",
+                  errors=[{"field": "format", "message": "unknown upload format"}])
+
+
+def job_read(row: Any) -> schemas.ImportJobRead:
+    """A job row as the API returns it."""
+    return schemas.ImportJobRead(
+        import_id=str(row["id"]), status=row["status"], format=row["format"],
+        filename=row["filename"], total=row["total"], accepted=row["accepted"],
+        skipped=row["skipped"], rejected=row["rejected"], bytes=row["bytes"],
+        message=row["message"], created_by=row["created_by"], created_at=row["created_at"],
+        finished_at=row["finished_at"], errors_url=f"/v1/imports/{row['id']}/errors")
+
+
+async def start(rt: Runtime, *, body: AsyncIterator[bytes], fmt: str, filename: str | None,
+                user: Principal) -> schemas.ImportJobRead:
+    """Spool the upload (constant memory), create the job and run it in the background."""
+    job_id = str(uuid.uuid4())
+    path = imports_dir() / f"{job_id}.{fmt}"
+    size = 0
+    try:
+        with path.open("wb") as fh:
+            async for chunk in body:
+                fh.write(chunk)
+                size += len(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise Problem(422, "body: the upload is empty", errors=[{"field": "body",
+                                                                 "message": "empty"}])
+    async with rt.transaction() as session:
+        row = (await session.execute(sa.insert(J).values(
+            id=job_id, format=fmt, status="running", filename=filename, bytes=size,
+            created_by=user.sub, created_role=user.role, created_scope=list(user.scope),
+        ).returning(*J.c))).mappings().one()
+    task = asyncio.create_task(run(rt, job_id=job_id, path=path, fmt=fmt, user=user),
+                               name=f"registry-import-{job_id}")
+    rt.tasks.append(task)
+    def forget(done: asyncio.Task) -> None:
+        if done in rt.tasks:
+            rt.tasks.remove(done)
+
+    task.add_done_callback(forget)
+    return job_read(row)
+
+
+async def fail_interrupted(session: AsyncSession, *, stale_after_s: int = 300) -> int:
+    """At start-up: jobs without progress for a while were left by a stopped process; they fail
+    (uploading the file again is safe: imported lines are skipped)."""
+    stale = sa.func.now() - sa.text(f"interval '{int(stale_after_s)} seconds'")
+    result = await session.execute(sa.update(J).where(
+        J.c.status == "running", J.c.heartbeat_at < stale).values(
+        status="failed", finished_at=sa.func.now(),
+        message="interrupted by a restart; upload the file again (lines already imported are "
+                "skipped)"))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def visible(row: Any, user: Principal) -> bool:
+    """A job is visible to its creator and to national readers."""
+    return row is not None and (user.national or row["created_by"] == user.sub)
+
+
+async def get(session: AsyncSession, *, job_id: str, user: Principal) -> schemas.ImportJobRead:
+    """A job and its progress (404 when unknown or not yours)."""
+    row = None
+    with contextlib.suppress(ValueError):
+        uuid.UUID(job_id)
+        row = (await session.execute(sa.select(J).where(J.c.id == job_id))).mappings().first()
+    if not visible(row, user):
+        raise Problem(404, f"no import {job_id}")
+    return job_read(row)
+
+
+async def error_csv(rt: Runtime, *, job_id: str) -> AsyncIterator[str]:
+    """The job's per-line errors as CSV, streamed from the database."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["line", "external_ref", "field", "message"])
+    yield buf.getvalue()
+    async with rt.sessions() as session:
+        result = await session.stream(sa.select(E.c.line, E.c.external_ref, E.c.field,
+                                                E.c.message)
+                                      .where(E.c.job_id == job_id).order_by(E.c.line, E.c.id))
+        async for part in result.partitions(1000):
+            buf.seek(0)
+            buf.truncate()
+            writer.writerows(part)
+            yield buf.getvalue()
+
+
+# --- the job -------------------------------------------------------------------------------
+
+@dataclass
+class Line:
+    """One import line on its way in."""
+
+    raw: lines.RawLine
+    body: schemas.ImportLine | None = None
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (line, field, message)
+    household_hash: str = ""
+    survey_hash: str | None = None
+
+    def reject(self, field_name: str, message: str, line: int | None = None) -> None:
+        """Add an error for this line."""
+        self.errors.append((line or self.raw.line, field_name, message))
+
+
+def read_lines(fh: IO[str], fmt: str) -> Iterator[lines.RawLine]:
+    """Households from the spooled file, lazily."""
+    return lines.ndjson_lines(fh) if fmt == "ndjson" else lines.csv_lines(fh)
+
+
+def _line_of(raw: lines.RawLine, loc: tuple) -> int:
+    if len(loc) >= 2 and loc[0] == "members" and isinstance(loc[1], int) \
+            and loc[1] < len(raw.member_lines):
+        return raw.member_lines[loc[1]]
+    return raw.line
+
+
+def validate(raw: lines.RawLine, *, user: Principal, communes: dict[str, tuple[str, str]],
+             today: date) -> Line:
+    """Schema, rules, location and scope of one line (no database)."""
+    line = Line(raw)
+    for v in raw.errors:
+        line.reject(v.field, v.message)
+    if raw.body is None or line.errors:
+        return line
+    try:
+        body = schemas.ImportLine.model_validate(raw.body)
+    except ValidationError as exc:
+        for e in exc.errors():
+            loc = tuple(e["loc"])
+            line.reject(".".join(str(p) for p in loc) or "line", e["msg"], _line_of(raw, loc))
+        return line
+    members = [m.model_dump() for m in body.members]
+    bad = domain.member_violations(members, today=today)
+    if body.survey is not None:
+        bad += surveys.survey_problems(body.survey, today=today, prefix="survey.")
+    bad += domain.location_violations(province_code=body.location.province_code,
+                                      commune_code=body.location.commune_code, communes=communes)
+    for v in bad:
+        parts = v.field.split(".")
+        loc = (parts[0], int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else ()
+        line.reject(v.field, v.message, _line_of(raw, loc))
+    if not bad and not user.covers(province_code=body.location.province_code,
+                                   commune_code=body.location.commune_code):
+        line.reject("location.commune_code", f"commune {body.location.commune_code} is outside "
+                                             "your scope")
+    if line.errors:
+        return line
+    line.body = body
+    household_part = body.model_dump(mode="json", exclude={"survey"})
+    if household_part.get("area_type") is None:
+        household_part["area_type"] = communes[body.location.commune_code][1]
+    line.household_hash = lines.content_hash(household_part)
+    if body.survey is not None:
+        line.survey_hash = lines.content_hash(body.survey.model_dump(mode="json"))
+    return line
+
+
+@dataclass
+class Counts:
+    """Progress of one batch."""
+
+    accepted: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+
+async def run(rt: Runtime, *, job_id: str, path: Path, fmt: str, user: Principal) -> None:
+    """Process the spooled file batch by batch, updating the job's progress as it goes."""
+    CORRELATION_ID.set(job_id)
+    batch_size = int(getattr(rt.settings, "import_batch_size", 500))
+    with tracer.start_as_current_span("registry import", context=trace.set_span_in_context(
+            trace.INVALID_SPAN), attributes={"everydoor.import_id": job_id}):
+        try:
+            async with rt.sessions() as session:
+                known = await _communes(session)
+            with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+                batch: list[lines.RawLine] = []
+                for raw in read_lines(fh, fmt):
+                    batch.append(raw)
+                    if len(batch) >= batch_size:
+                        await run_batch(rt, job_id=job_id, batch=batch, user=user,
+                                        communes=known)
+                        batch = []
+                if batch:
+                    await run_batch(rt, job_id=job_id, batch=batch, user=user, communes=known)
+            async with rt.transaction() as session:
+                await session.execute(sa.update(J).where(J.c.id == job_id).values(
+                    status="done", finished_at=sa.func.now()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("import %s failed", job_id)
+            async with rt.transaction() as session:
+                await session.execute(sa.update(J).where(J.c.id == job_id).values(
+                    status="failed", finished_at=sa.func.now(), message=f"failed: {exc!r}"[:2000]))
+        finally:
+            await asyncio.to_thread(path.unlink, True)
+
+
+async def _communes(session: AsyncSession) -> dict[str, tuple[str, str]]:
+    a = tables.admin_unit
+    rows = await session.execute(sa.select(a.c.code, a.c.parent_code, a.c.area_type)
+                                 .where(a.c.level == "commune"))
+    return {r.code: (r.parent_code, r.area_type) for r in rows}
+
+
+async def run_batch(rt: Runtime, *, job_id: str, batch: list[lines.RawLine], user: Principal,
+                    communes: dict[str, tuple[str, str]]) -> None:
+    """One transaction per batch; if a concurrent writer beat us to a unique key, redo the batch
+    line by line so that only the conflicting line is rejected."""
+    with tracer.start_as_current_span("registry import batch",
+                                      attributes={"everydoor.lines": len(batch)}):
+        try:
+            async with rt.transaction() as session:
+                await apply_batch(session, rt, job_id=job_id, batch=batch, user=user,
+                                  communes=communes)
+        except IntegrityError:
+            if len(batch) == 1:
+                raise
+            for raw in batch:
+                await run_batch(rt, job_id=job_id, batch=[raw], user=user, communes=communes)
+
+
+async def apply_batch(session: AsyncSession, rt: Runtime, *, job_id: str,
+                      batch: list[lines.RawLine], user: Principal,
+                      communes: dict[str, tuple[str, str]]) -> Counts:
+    """Validate, deduplicate and write one batch with multi-row inserts; record errors/progress."""
+    today = date.today()
+    checked = [validate(raw, user=user, communes=communes, today=today) for raw in batch]
+    good = [c for c in checked if not c.errors]
+    counts = Counts()
+    existing = await _existing(session, [c.body.external_ref for c in good if c.body])
+    new_lines: list[Line] = []
+    seen_refs: dict[str, Line] = {}
+    for c in good:
+        assert c.body is not None
+        ref = c.body.external_ref
+        if ref in seen_refs:
+            first = seen_refs[ref]
+            if first.household_hash == c.household_hash and first.survey_hash == c.survey_hash:
+                counts.skipped += 1
+            else:
+                c.reject("external_ref", f"{ref} appears again with different data "
+                                         f"(line {first.raw.line})")
+            continue
+        seen_refs[ref] = c
+        if ref in existing:
+            await _existing_line(session, rt, c, existing[ref], user=user, job_id=job_id,
+                                 counts=counts)
+        else:
+            new_lines.append(c)
+    new_lines = await _check_national_ids(session, new_lines, user=user)
+    if new_lines:
+        await _insert_new(session, rt, new_lines, communes=communes, user=user, job_id=job_id)
+    counts.accepted += len(new_lines)
+    errors = [(c, e) for c in checked for e in c.errors]
+    counts.rejected = sum(1 for c in checked if c.errors)
+    if errors:
+        await session.execute(sa.insert(E), [
+            {"job_id": job_id, "line": line, "external_ref": c.raw.external_ref,
+             "field": f, "message": msg[:2000]} for c, (line, f, msg) in errors])
+    await session.execute(sa.update(J).where(J.c.id == job_id).values(
+        total=J.c.total + len(checked), accepted=J.c.accepted + counts.accepted,
+        skipped=J.c.skipped + counts.skipped, rejected=J.c.rejected + counts.rejected,
+        heartbeat_at=sa.func.now()))
+    return counts
+
+
+async def _existing(session: AsyncSession, refs: list[str]) -> dict[str, Any]:
+    if not refs:
+        return {}
+    rows = (await session.execute(sa.select(H).where(H.c.external_ref.in_(refs)))).mappings()
+    return {r["external_ref"]: r for r in rows}
+
+
+async def _existing_line(session: AsyncSession, rt: Runtime, c: Line, row: Any, *,
+                         user: Principal, job_id: str, counts: Counts) -> None:
+    """A re-imported external_ref: skip if unchanged, record a new survey, else reject."""
+    assert c.body is not None
+    if not user.covers(province_code=row["province_code"], commune_code=row["commune_code"]):
+        c.reject("external_ref", "already registered")
+        return
+    if row["import_hash"] != c.household_hash:
+        c.reject("external_ref", f"already registered as household {row['id']} with different "
+                                 "household data; change it with PATCH /v1/households/{id}")
+        return
+    if c.body.survey is None or c.survey_hash is None:
+        counts.skipped += 1
+        return
+    known = await session.scalar(sa.select(sa.func.count()).select_from(S).where(
+        S.c.household_id == row["id"], S.c.import_hash == c.survey_hash))
+    if known:
+        counts.skipped += 1
+        return
+    if row["status"] != "active":
+        c.reject("external_ref", f"household {row['id']} is archived")
+        return
+    locked = (await session.execute(sa.select(H).where(H.c.id == row["id"]).with_for_update())
+              ).mappings().one()
+    await surveys.record_survey(session=session, outbox=rt.outbox, row=locked, body=c.body.survey,
+                                actor=user.sub, import_id=job_id, import_hash=c.survey_hash)
+    counts.accepted += 1
+
+
+async def _check_national_ids(session: AsyncSession, candidates: list[Line], *,
+                              user: Principal) -> list[Line]:
+    """Reject lines whose national IDs are held by an active member, or by an earlier line."""
+    ids = [m.national_id for c in candidates if c.body for m in c.body.members]
+    taken: dict[str, Any] = {}
+    if ids:
+        rows = await session.execute(
+            sa.select(M.c.national_id, M.c.household_id, H.c.province_code, H.c.commune_code)
+            .join(H, H.c.id == M.c.household_id).where(M.c.active, M.c.national_id.in_(ids)))
+        taken = {r.national_id: r for r in rows}
+    claimed: dict[str, int] = {}
+    out = []
+    for c in candidates:
+        assert c.body is not None
+        for i, m in enumerate(c.body.members):
+            line = _line_of(c.raw, ("members", i))
+            if m.national_id in taken:
+                r = taken[m.national_id]
+                where = (f" in household {r.household_id}"
+                         if user.covers(province_code=r.province_code,
+                                        commune_code=r.commune_code) else "")
+                c.reject(f"members.{i}.national_id", f"already registered{where}", line)
+            elif m.national_id in claimed:
+                c.reject(f"members.{i}.national_id",
+                         f"already used on line {claimed[m.national_id]} of this file", line)
+        if not c.errors:
+            claimed.update({m.national_id: c.raw.line for m in c.body.members})
+            out.append(c)
+    return out
+
+
+async def _insert_new(session: AsyncSession, rt: Runtime, new_lines: list[Line], *,
+                      communes: dict[str, tuple[str, str]], user: Principal, job_id: str) -> None:
+    """Multi-row inserts of households, members, surveys, versions and outbox rows."""
+    households, members, survey_rows, versions = [], [], [], []
+    envelopes: list[Envelope] = []
+    plans = []
+    for c in new_lines:
+        assert c.body is not None
+        hid = str(uuid.uuid4())
+        rows = [member_row(m.model_dump(), household_id=hid, position=i)
+                for i, m in enumerate(c.body.members)]
+        plans.append((c, hid, rows))
+    people = {(r["name_key"], r["date_of_birth"]) for _, _, rows in plans for r in rows}
+    dup_index: dict[tuple[str, str, date], set[str]] = {}
+    if people:
+        found = await session.execute(
+            sa.select(M.c.household_id, M.c.name_key, M.c.date_of_birth, H.c.commune_code)
+            .join(H, H.c.id == M.c.household_id)
+            .where(M.c.active, H.c.status == "active",
+                   sa.tuple_(M.c.name_key, M.c.date_of_birth).in_(list(people))))
+        for f in found:
+            dup_index.setdefault((f.commune_code, f.name_key, f.date_of_birth), set()).add(
+                str(f.household_id))
+    now_actor = user.sub
+    for c, hid, rows in plans:
+        assert c.body is not None
+        body = c.body
+        commune = body.location.commune_code
+        dups: set[str] = set()
+        for r in rows:
+            key = (commune, r["name_key"], r["date_of_birth"])
+            dups |= dup_index.get(key, set())
+            dup_index.setdefault(key, set()).add(hid)
+        dups.discard(hid)
+        head = next(m.full_name for m in body.members if m.relation == domain.HEAD)
+        h = {"id": hid, "external_ref": body.external_ref,
+             "area_type": body.area_type or communes[commune][1],
+             **body.location.model_dump(), "address": body.address, "phone": body.phone,
+             "head_name": head, "search_text": search_text(rows), "status": "active",
+             "version": 1, "archive_reason": None, "verification": [],
+             "possible_duplicates": sorted(dups), "current_survey_id": None,
+             "import_hash": c.household_hash, "created_by": now_actor}
+        snap1 = snapshot(h, rows)
+        reg = rt.outbox.new(type=events.HOUSEHOLD_REGISTERED, subject=hid, correlation_id=job_id,
+                            data=jsonable({"household_id": hid, "version": 1, "household": snap1,
+                                           "possible_duplicates": sorted(dups),
+                                           "actor": now_actor, "import_id": job_id}))
+        envelopes.append(reg)
+        reason = f"import {job_id} line {c.raw.line}"
+        versions.append({"household_id": hid, "version": 1, "event_id": reg.id,
+                         "event_type": reg.type, "actor": now_actor, "reason": reason,
+                         "changes": jsonable(domain.diff(None, snap1))})
+        if body.survey is not None:
+            s = surveys.survey_values(body.survey, household_id=hid, actor=now_actor,
+                                      import_hash=c.survey_hash)
+            survey_rows.append(s)
+            h = {**h, "version": 2, "current_survey_id": s["id"]}
+            snap2 = snapshot(h, rows)
+            sv = rt.outbox.new(type=events.HOUSEHOLD_SURVEYED, subject=hid, correlation_id=job_id,
+                               data=jsonable({"household_id": hid, "version": 2,
+                                              "survey": survey_snapshot(s), "is_current": True,
+                                              "household": snap2, "actor": now_actor,
+                                              "import_id": job_id}))
+            envelopes.append(sv)
+            versions.append({"household_id": hid, "version": 2, "event_id": sv.id,
+                             "event_type": sv.type, "actor": now_actor, "reason": reason,
+                             "changes": jsonable([
+                                 {"field": "surveys", "before": None, "after": s["id"]},
+                                 *domain.diff(snap1, snap2)])})
+        households.append(h)
+        members.extend(rows)
+    # Surveys reference households, and the household's current survey is set in its row.
+    await session.execute(sa.insert(H), households)
+    await session.execute(sa.insert(M), members)
+    if survey_rows:
+        await session.execute(sa.insert(S), survey_rows)
+    await session.execute(sa.insert(V), versions)
+    await rt.outbox.add(session, events.TOPIC, *envelopes)
