@@ -1,0 +1,28 @@
+"""Each service's OpenAPI document, from its FastAPI app (built, never started: no connection)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from shared.processes import SERVICES
+from shared.runtime import create_app
+from shared.settings import PlatformSettings
+
+# Creating the app validates the signing key; a fixed throwaway one keeps the generator away from
+# the dev key file and from any real secret. Nothing is signed or verified with it.
+_DOC_KEY = "openapi-generation-only-" + "0" * 24
+
+
+def document(service: str) -> dict[str, Any]:
+    """`app.openapi()` of one service."""
+    main = importlib.import_module(f"services.{service}.__main__")
+    settings_cls = importlib.import_module(f"services.{service}.config").Settings
+    settings = settings_cls(platform=PlatformSettings(everydoor_jwt_secret=_DOC_KEY,
+                                                      everydoor_dev_mode=False))
+    return create_app(main.spec(settings)).openapi()
+
+
+def documents() -> dict[str, dict[str, Any]]:
+    """The four services' documents, by service name."""
+    return {service: document(service) for service in SERVICES}

@@ -1,0 +1,19 @@
+"""The compose file as `docker-compose config` resolves it, once per session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.platform.manifests import TEST_SECRET, compose_config
+
+
+@pytest.fixture(scope="session")
+def compose() -> dict[str, Any]:
+    """Anchors merged, variables substituted, validated by docker-compose itself."""
+    result = compose_config({"PATH": "/usr/local/bin:/usr/bin:/bin",
+                             "EVERYDOOR_JWT_SECRET": TEST_SECRET})
+    assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
+    return yaml.safe_load(result.stdout)

@@ -1,0 +1,169 @@
+"""docker-compose.yml, as Debian's `docker-compose config` resolves it, runs what the code needs:
+every service and the bank partner configured through the settings they really read, every
+topic the code uses, one database per service, traces to Jaeger through the collector."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from services.bank_partner.config import PartnerConfig
+from services.cli import DATABASES, topics
+from services.disbursement import events as disbursement_events
+from shared.auth import signing_key
+from shared.processes import SERVICES
+from tests.platform.manifests import (
+    INIT_SQL,
+    ROOT,
+    compose_config,
+    created_databases,
+    ports,
+    volumes,
+)
+
+INFRA = ("kafka", "kafka-init", "postgres", "otel-collector", "jaeger")
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as strings (v1 may render a list)."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def healthcheck_text(service: dict[str, Any]) -> str:
+    """The health check command as one string."""
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else test
+
+
+@pytest.fixture
+def in_container(monkeypatch: pytest.MonkeyPatch):
+    """Apply a compose service's environment to this process, as the container would see it."""
+    def apply(service: dict[str, Any]) -> dict[str, str]:
+        env = env_of(service)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return env
+    return apply
+
+
+def test_compose_file_has_the_infrastructure_the_platform_needs(compose):
+    services = compose["services"]
+    for name in (*INFRA, *SERVICES, "bank-partner"):
+        assert name in services, f"{name} missing from docker-compose.yml"
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    kafka_env = env_of(services["kafka"])
+    assert "broker" in kafka_env["KAFKA_PROCESS_ROLES"] and "controller" in kafka_env[
+        "KAFKA_PROCESS_ROLES"], "single-node KRaft: broker and controller in one process"
+    assert "PLAINTEXT://kafka:9092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert (16686, 16686) in ports(services["jaeger"]), "Jaeger UI on localhost:16686"
+    for name in ("kafka", "postgres"):
+        assert services[name]["healthcheck"]["test"], f"{name} has no health check"
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_each_service_runs_its_module_on_its_port_and_is_ready_checked(compose, in_container,
+                                                                       name):
+    svc = compose["services"][name]
+    port = SERVICES[name]
+    assert svc["command"] == ["python", "-m", f"services.{name}"]
+    assert (port, port) in ports(svc), f"{name} should publish {port}"
+    assert f"127.0.0.1:{port}/ready" in healthcheck_text(svc), f"{name} health check is /ready"
+    assert svc["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert svc["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert svc["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    assert "otel-collector" in svc["depends_on"]
+
+    # The settings the service really reads, from the container's environment.
+    env = in_container(svc)
+    settings = importlib.import_module(f"services.{name}.config").Settings()
+    assert settings.host == "0.0.0.0", f"{name} must listen on all interfaces in a container"
+    assert settings.port == port
+    assert settings.bootstrap_servers == "kafka:9092"
+    db = urlsplit(settings.db_url.replace("+asyncpg", ""))
+    assert db.hostname == "postgres" and db.path.lstrip("/") == f"everydoor_{name}"
+    assert settings.platform.kafka_enable_idempotence is True
+    assert settings.platform.everydoor_dev_mode is False
+    assert signing_key(settings.platform), "outside dev mode the key must be usable"
+    assert env["OTEL_SERVICE_NAME"] == name
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+
+
+def test_the_reference_bank_partner_reads_its_topics_from_kafka(compose, in_container):
+    svc = compose["services"]["bank-partner"]
+    assert svc["command"] == ["python", "-m", "services.bank_partner"]
+    assert svc["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    in_container(svc)
+    config = PartnerConfig.from_env()
+    assert config.bootstrap_servers == "kafka:9092"
+    assert f"127.0.0.1:{config.health_port}/health" in healthcheck_text(svc)
+    assert config.state_file is not None
+    assert any(str(config.state_file).startswith(target) for target in volumes(svc)), (
+        "the partner's state file must live on a volume")
+    created = set(env_of(compose["services"]["kafka-init"])["TOPICS"].split())
+    assert disbursement_events.instructions_topic(config.partner) in created
+    assert disbursement_events.status_topic(config.partner) in created
+    settings = importlib.import_module("services.disbursement.config").Settings
+    in_container(compose["services"]["disbursement"])
+    assert config.partner in settings().partners, "disbursement must send to this partner"
+
+
+def test_kafka_init_creates_every_topic_the_code_uses(compose):
+    init = compose["services"]["kafka-init"]
+    env = env_of(init)
+    created = env["TOPICS"].split()
+    assert len(created) == len(set(created))
+    assert set(created) == set(topics()), (
+        f"kafka-init TOPICS must be services.cli.topics(): missing "
+        f"{sorted(set(topics()) - set(created))}, unknown {sorted(set(created) - set(topics()))}")
+    assert all(t + ".dlq" in created for t in created if not t.endswith(".dlq"))
+    assert env["PARTITIONS"] == "6"
+    script = " ".join(init["command"]).replace("$$", "$")  # compose's escape of a literal $
+    assert "in $TOPICS" in script and "--create --if-not-exists" in script
+    assert '--partitions "$PARTITIONS"' in script
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_postgres_init_creates_one_database_per_service(compose):
+    pg = compose["services"]["postgres"]
+    mounts = volumes(pg)
+    init = [src for target, src in mounts.items() if target.startswith("/docker-entrypoint-initdb.d/")]
+    assert init and init[0].endswith("deploy/postgres/init-databases.sql")
+    assert created_databases(INIT_SQL.read_text()) == {f"everydoor_{s}" for s in SERVICES}
+    assert set(DATABASES) == {f"everydoor_{s}" for s in SERVICES}
+    major = int(pg["image"].split(":")[1].split(".")[0].split("-")[0])
+    if major >= 18:  # the 18+ image keeps its data in a versioned folder under this path
+        assert "/var/lib/postgresql" in mounts
+    assert "-h 127.0.0.1" in healthcheck_text(pg), (
+        "check over TCP: the socket answers while the init script still runs")
+
+
+def test_traces_go_from_the_services_through_the_collector_to_jaeger(compose):
+    services = compose["services"]
+    collector = services["otel-collector"]
+    assert "opentelemetry-collector" in collector["image"]
+    mounts = volumes(collector)
+    config_arg = next(a for a in collector["command"] if a.startswith("--config="))
+    source = mounts[config_arg.split("=", 1)[1]]
+    assert source.endswith("deploy/otel-collector.yaml")
+    config = yaml.safe_load((ROOT / "deploy" / "otel-collector.yaml").read_text())
+    http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert http.endswith(":4318") and http.startswith("0.0.0.0"), "OTLP/HTTP in, on all interfaces"
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert "otlp" in pipeline["receivers"]
+    jaeger = [config["exporters"][e] for e in pipeline["exporters"] if e.startswith("otlp")]
+    assert jaeger and jaeger[0]["endpoint"].split(":")[0] == "jaeger"
+    assert "jaeger" in services
+
+
+def test_the_compose_file_refuses_to_run_without_a_signing_key():
+    result = compose_config({"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert "EVERYDOOR_JWT_SECRET" in result.stderr

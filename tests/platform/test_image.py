@@ -1,0 +1,146 @@
+"""The Dockerfile and the Kubernetes manifests run modules that exist, as a non-root user, with
+the dependencies the image installs, configured the way the services read their settings."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.auth import AuthConfigError, signing_key
+from shared.processes import SERVICES
+from shared.settings import PlatformSettings
+from tests.platform.manifests import K8S, ROOT, k8s_documents
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+PROCESSES = [f"services.{name}" for name in SERVICES] + ["services.bank_partner"]
+
+
+def runnable(module: str) -> bool:
+    """`python -m module` would run something: a module, or a package with __main__."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        return False
+    if spec.submodule_search_locations is not None:
+        return importlib.util.find_spec(f"{module}.__main__") is not None
+    return True
+
+
+def instruction(name: str) -> list[str]:
+    """Arguments of every Dockerfile instruction called `name`."""
+    return re.findall(rf"(?m)^{name}\s+(.+)$", DOCKERFILE)
+
+
+def test_the_image_runs_as_a_non_root_user_and_ships_the_code():
+    assert instruction("FROM") == ["python:3.11-slim"]
+    users = instruction("USER")
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    copied = {line.split()[0] for line in instruction("COPY")}
+    assert {"shared", "services", "pyproject.toml"} <= copied
+    dockerignore = (ROOT / ".dockerignore").read_text().split()
+    assert {"!shared/", "!services/", "!pyproject.toml"} <= set(dockerignore)
+    cmd = re.findall(r'"([^"]+)"', instruction("CMD")[-1])
+    assert cmd[:2] == ["python", "-m"] and runnable(cmd[2])
+
+
+def test_the_runtime_dependencies_are_enough_to_build_every_service():
+    """The image leaves out the embedded-mode wheels: every process must start without them,
+    and building an app must not connect anywhere nor touch the state folder."""
+    skipped = re.search(r'ARG EMBEDDED_ONLY="([^"]+)"', DOCKERFILE)
+    assert skipped, "Dockerfile must name the packages it leaves out (ARG EMBEDDED_ONLY)"
+    blocked = [name.replace("-", "_") for name in skipped.group(1).split()]
+    script = textwrap.dedent(f"""
+        import importlib, socket, sys
+        BLOCKED = {blocked!r}
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError(f"{{name}} is not installed in the image")
+        sys.meta_path.insert(0, Block())
+        def no_network(*args, **kwargs):
+            raise RuntimeError(f"connected at import or app creation: {{args}}")
+        socket.socket.connect = no_network
+        from shared.runtime import create_app
+        from shared.settings import PlatformSettings
+        for name in {list(SERVICES)!r}:
+            main = importlib.import_module(f"services.{{name}}.__main__")
+            settings = importlib.import_module(f"services.{{name}}.config").Settings(
+                platform=PlatformSettings(everydoor_jwt_secret="k" * 40,
+                                          everydoor_dev_mode=False))
+            assert create_app(main.spec(settings)).openapi()["paths"]
+        importlib.import_module("services.bank_partner.__main__")
+        importlib.import_module("services.cli")
+        print("ok")
+    """)
+    home = Path(ROOT / "test-artifacts" / "no-such-home")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
+                                                         "EVERYDOOR_HOME": str(home)})
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
+    assert not home.exists(), "creating an app must not write local state"
+
+
+def test_k8s_kustomization_lists_every_manifest():
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+
+
+def test_k8s_deployments_run_existing_modules_with_probes_and_config():
+    docs = k8s_documents()
+    by_kind: dict[str, dict[str, dict]] = {}
+    for _, doc in docs:
+        by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    deployments = by_kind["Deployment"]
+    seen = set()
+    for name, dep in deployments.items():
+        pod = dep["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"][
+            "metadata"]["labels"].items(), name
+        for container in pod["containers"]:
+            command = container["command"]
+            assert command[:2] == ["python", "-m"] and runnable(command[2]), (
+                f"{name} runs {command}, which is not a module here")
+            seen.add(command[2])
+            for source in container.get("envFrom", []):
+                ref = source.get("configMapRef") or source.get("secretRef")
+                kind = "ConfigMap" if "configMapRef" in source else "Secret"
+                assert ref["name"] in by_kind.get(kind, {}), f"{name}: no {kind} {ref['name']}"
+            assert container.get("readinessProbe") and container.get("livenessProbe"), name
+    assert seen == set(PROCESSES), f"deployments run {sorted(seen)}"
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_k8s_service_listens_where_its_probes_and_service_point(name):
+    objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
+    container = objects[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    port = SERVICES[name]
+    assert env[f"{name.upper()}_PORT"] == str(port) and env[f"{name.upper()}_HOST"] == "0.0.0.0"
+    assert container["ports"][0]["containerPort"] == port
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    service = objects[("Service", name)]
+    assert service["spec"]["ports"][0]["port"] == port
+    assert service["spec"]["selector"].items() <= objects[("Deployment", name)]["spec"][
+        "template"]["metadata"]["labels"].items()
+
+
+def test_k8s_config_is_production_mode_and_the_placeholder_key_is_refused():
+    objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
+    config = objects[("ConfigMap", "everydoor-config")]["data"]
+    secret = objects[("Secret", "everydoor-secrets")]["stringData"]
+    settings = PlatformSettings(**{k.lower(): v for k, v in {**config, **secret}.items()
+                                   if k.lower() in PlatformSettings.model_fields})
+    assert settings.everydoor_dev_mode is False and settings.kafka_enable_idempotence is True
+    with pytest.raises(AuthConfigError):  # nobody runs the shipped placeholder by mistake
+        signing_key(settings)
