@@ -146,7 +146,7 @@ def _step(row: Any, action: str) -> str:
     try:
         return domain.next_status(row.status, action)
     except domain.ComplaintError as exc:
-        raise conflict(str(exc), status=row.status) from None
+        raise conflict(str(exc), current_status=row.status) from None
 
 
 async def _history(session: AsyncSession, complaint_id: str, status: str, actor: str | None,
@@ -226,7 +226,7 @@ async def close(session: AsyncSession, svc: Service, *, user: Principal, complai
 
 def _overdue_clause(at: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(sa.and_(C.c.status.in_(domain.ACTIVE), C.c.due_at < at),
-                  C.c.resolved_at > C.c.due_at)
+                  sa.and_(C.c.resolved_at.is_not(None), C.c.resolved_at > C.c.due_at))
 
 
 def view(row: Any, *, at: datetime) -> dict[str, Any]:
