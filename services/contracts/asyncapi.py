@@ -68,7 +68,7 @@ def _group_binding(group: str) -> dict[str, Any]:
     return {"kafka": {"groupId": {"type": "string", "enum": [group]}, "bindingVersion": "0.5.0"}}
 
 
-def document(types: dict[str, EventType], chans: list[Channel],
+def document(*, types: dict[str, EventType], chans: list[Channel],
              subs: list[Subscription]) -> dict[str, Any]:
     """The whole AsyncAPI 3.0 document."""
     channels: dict[str, Any] = {}
