@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
@@ -50,7 +49,7 @@ def test_the_image_runs_as_a_non_root_user_and_ships_the_code():
     assert cmd[:2] == ["python", "-m"] and runnable(cmd[2])
 
 
-def test_the_runtime_dependencies_are_enough_to_build_every_service():
+def test_the_runtime_dependencies_are_enough_to_build_every_service(tmp_path):
     """The image leaves out the embedded-mode wheels: every process must start without them,
     and building an app must not connect anywhere nor touch the state folder."""
     skipped = re.search(r'ARG EMBEDDED_ONLY="([^"]+)"', DOCKERFILE)
@@ -79,7 +78,7 @@ def test_the_runtime_dependencies_are_enough_to_build_every_service():
         importlib.import_module("services.cli")
         print("ok")
     """)
-    home = Path(ROOT / "test-artifacts" / "no-such-home")
+    home = tmp_path / "home"
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
                                                          "EVERYDOOR_HOME": str(home)})
