@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ROLE ?= commune_officer
 SCOPE ?= 01001
 
-.PHONY: run test lint typecheck unit token bench seed system-deps clean-state help
+.PHONY: run test lint typecheck unit token bench seed contracts system-deps clean-state help
 
 help:
 	@echo "make run     start broker, PostgreSQL and the four services (Ctrl-C stops all)"
@@ -52,6 +52,10 @@ seed: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Regenerate docs/contracts (AsyncAPI, event JSON Schemas, OpenAPI) from the code.
+contracts: $(STAMP)
+	$(BIN)/python -m services.contracts
 
 clean-state:
 	rm -rf .everydoor
