@@ -59,10 +59,10 @@ def check_scope(user: Principal, location: schemas.LocationIn) -> None:
 async def register(*, session: AsyncSession, outbox: Outbox, body: schemas.HouseholdCreate,
                    user: Principal, today: date | None = None) -> schemas.HouseholdRead:
     """Record a new household and publish `household.registered` (one transaction)."""
-    check_scope(user, body.location)
     members = [m.model_dump() for m in body.members]
     violations_or_none(domain.member_violations(members, today=today or date.today()))
     default_area = await check_location(session, body.location)
+    check_scope(user, body.location)
     if body.external_ref:
         taken = (await session.execute(sa.select(H.c.id, H.c.province_code, H.c.commune_code)
                                        .where(H.c.external_ref == body.external_ref))).first()
@@ -183,8 +183,8 @@ async def update(*, session: AsyncSession, outbox: Outbox, household_id: str,
     if "location" in given:
         if body.location is None:
             raise invalid([domain.Violation("location", "may not be null")])
-        check_scope(user, body.location)
         await check_location(session, body.location)
+        check_scope(user, body.location)
         values.update(body.location.model_dump())
     if "area_type" in given:
         if body.area_type is None:
