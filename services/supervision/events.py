@@ -105,6 +105,7 @@ class ComplaintResolvedV1(_Event):
     actor: str | None = None
     posting_id: str | None = None
     overdue: bool | None = None
+    status: Literal["resolved", "rejected"] | None = None
 
 
 class VerificationRequestedV1(_Event):

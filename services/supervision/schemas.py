@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -57,13 +57,19 @@ class ComplaintAssign(_In):
 
 
 class ComplaintResolve(_In):
-    """The answer: upheld (resolved) or not upheld (rejected), with a note."""
+    """The answer after investigation: upheld or not upheld, with a note."""
 
     outcome: Literal["upheld", "not_upheld"]
     note: str = Field(min_length=3, max_length=2000)
     household_id: str | None = Field(
         default=None, max_length=64,
         description="the household found (e.g. for a household that was not on the list)")
+
+
+class ComplaintReject(_In):
+    """Why the complaint cannot be taken up (duplicate, out of scope, abusive)."""
+
+    note: str = Field(min_length=3, max_length=2000)
 
 
 class ComplaintClose(_In):
@@ -168,6 +174,8 @@ class TimelineEvent(BaseModel):
     correlation_id: str | None
     causation_id: str | None
     trace_id: str | None
+    data: dict[str, Any] = Field(default={}, description="the event's payload, without personal "
+                                                          "identifiers")
     children: list[TimelineEvent] = []
 
 

@@ -138,11 +138,23 @@ async def test_not_upheld_and_the_overdue_flag(sup: Sup):
     r = await sup.client.post(f"/v1/complaints/{late}/resolve", headers=officer,
                               json={"outcome": "not_upheld", "note": "Đã chi ngày 12/3, có chữ "
                                                                      "ký nhận."})
-    assert r.json()["status"] == "rejected" and r.json()["overdue"] is True  # answered late
+    assert r.json()["status"] == "resolved" and r.json()["overdue"] is True  # answered late
     assert r.json()["hold_active"] is False
+    r = await sup.client.post(f"/v1/complaints/{fresh}/reject", headers=officer,
+                              json={"note": "Không thuộc thẩm quyền; chuyển Hội Nông dân."})
+    assert r.json()["status"] == "rejected" and r.json()["overdue"] is False
+    r = await sup.client.post(f"/v1/complaints/{fresh}/reject", headers=officer,
+                              json={"note": "again"})
+    assert r.status_code == 409
+    r = await sup.client.post(f"/v1/complaints/{fresh}/close", headers=officer)
+    assert r.json()["status"] == "closed"
+    assert [h["status"] for h in r.json()["history"]] == ["open", "rejected", "closed"]
+
     records = await collect(sup.bootstrap, events.TOPIC, until=lambda rs: of_type(
-        rs, events.COMPLAINT_RESOLVED, complaint_id=late))
+        rs, events.COMPLAINT_RESOLVED, complaint_id=fresh))
     assert of_type(records, events.COMPLAINT_RESOLVED, complaint_id=late)[0]["overdue"] is True
+    assert of_type(records, events.COMPLAINT_RESOLVED, complaint_id=fresh)[0]["status"] == \
+        "rejected"
     assert not of_type(records, events.HOLD_REQUESTED, complaint_id=late)
 
 

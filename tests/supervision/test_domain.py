@@ -71,11 +71,11 @@ def test_complaint_lifecycle_and_deadlines():
     assert domain.initial_status("web") == "received"
     assert domain.initial_status("inspection_board") == "open"
     assert domain.next_status("received", "assign") == "in_progress"
-    assert domain.next_status("in_progress", "resolve_upheld") == "resolved"
-    assert domain.next_status("open", "resolve_not_upheld") == "rejected"
+    assert domain.next_status("in_progress", "resolve") == "resolved"
+    assert domain.next_status("received", "reject") == "rejected"
     assert domain.next_status("rejected", "close") == "closed"
-    for current, action in (("received", "resolve_upheld"), ("open", "close"),
-                            ("closed", "assign"), ("resolved", "resolve_not_upheld")):
+    for current, action in (("received", "resolve"), ("open", "close"),
+                            ("closed", "assign"), ("resolved", "reject")):
         with pytest.raises(domain.ComplaintError):
             domain.next_status(current, action)
     t = datetime(2026, 3, 1, tzinfo=UTC)

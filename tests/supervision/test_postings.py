@@ -105,9 +105,10 @@ async def test_posting_page_complaint_close_and_approval(sup: Sup):
     assert r.status_code == 200 and r.json()["status"] == "in_progress"
     r = await sup.client.post(f"/v1/complaints/{complaint_id}/resolve", headers=officer, json={
         "outcome": "not_upheld", "note": "Xe tải của người thân; thu nhập đã xác minh."})
-    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    assert r.json()["outcome"] == "not_upheld" and r.json()["action"] is None
     assert [h["status"] for h in r.json()["history"]] == ["received", "open", "in_progress",
-                                                          "rejected"]
+                                                          "resolved"]
 
     r = await sup.client.post(f"/v1/postings/{posting_id}/approve", headers=chair)
     assert r.status_code == 200, r.text
@@ -190,6 +191,10 @@ async def test_public_form_refuses_bad_input_and_stores_nothing(sup: Sup):
                                          "text": ""})
     assert r.status_code == 422
     assert {e["field"] for e in r.json()["errors"]} == {"category", "household", "text"}
+
+    r = await sup.client.post(url, data={"category": "other", "text": "Mua thuốc giá rẻ",
+                                         "website": "http://spam.example"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "website"
 
     # a browser gets the page back, with the errors and what was typed
     r = await sup.client.post(url, headers={"accept": "text/html"},

@@ -165,6 +165,9 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
     assert seen[disb.INSTRUCTION_ISSUED]["correlation_id"] == (first.correlation_id or first.id)
     assert seen[disb.INSTRUCTION_ISSUED]["causation_id"] == chain[
         [c.type for c in chain].index(disb.INSTRUCTION_ISSUED) - 1].id
+    decided = seen[elig.CLASSIFICATION_DECIDED]["data"]
+    assert decided["classification_id"] == chain[6].data["classification_id"]
+    assert decided["explanation"]["threshold"] == 3  # which rule decided, for the auditor
     times = [e["time"] for e in body["events"]]
     assert times == sorted(times)
     r = await sup.timeline(household)

@@ -12,6 +12,7 @@ from services.supervision.schemas import (
     ComplaintAssign,
     ComplaintClose,
     ComplaintCreate,
+    ComplaintReject,
     ComplaintResolve,
 )
 from shared.auth import CurrentUser, require_role
@@ -65,10 +66,22 @@ async def assign_complaint(complaint_id: str, body: ComplaintAssign, rt: Runtime
 @router.post("/{complaint_id}/resolve", dependencies=[require_role(*HANDLERS)])
 async def resolve_complaint(complaint_id: str, body: ComplaintResolve, rt: RuntimeDep,
                             user: CurrentUser) -> dict:
-    """Answer: upheld → resolved (and verification or a payment hold), not upheld → rejected."""
+    """Answer after investigation (→ resolved); upheld about a household's data or category asks
+    the registry to verify it, about a payment or misconduct holds its payments."""
     async with rt.transaction() as session:
         await complaints.resolve(session, service_of(rt), user=user, complaint_id=complaint_id,
                                  body=body)
+    async with rt.sessions() as session:
+        return await complaints.read(session, user=user, complaint_id=complaint_id)
+
+
+@router.post("/{complaint_id}/reject", dependencies=[require_role(*HANDLERS)])
+async def reject_complaint(complaint_id: str, body: ComplaintReject, rt: RuntimeDep,
+                           user: CurrentUser) -> dict:
+    """Refuse a complaint that cannot be taken up (→ rejected), with the reason."""
+    async with rt.transaction() as session:
+        await complaints.reject(session, service_of(rt), user=user, complaint_id=complaint_id,
+                                body=body)
     async with rt.sessions() as session:
         return await complaints.read(session, user=user, complaint_id=complaint_id)
 

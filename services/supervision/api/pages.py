@@ -104,6 +104,7 @@ ERRORS: dict[str, tuple[str, str]] = {
         "household: this household is on the list; choose \"a household not on the list\"."),
     "text.required": ("Chưa nhập nội dung.", "text: describe the problem."),
     "text.too_long": ("Nội dung quá dài.", "text: too long."),
+    "website.must_be_empty": ("Không gửi được biểu mẫu.", "website: must be left empty."),
     "contact.too_long": ("Thông tin liên hệ quá dài (tối đa 200 ký tự).",
                          "contact: at most 200 characters."),
 }

@@ -16,8 +16,8 @@ TERMINAL = ("resolved", "rejected", "closed")
 _TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "open": (("received",), "open"),
     "assign": (("received", "open", "in_progress"), "in_progress"),
-    "resolve_upheld": (("open", "in_progress"), "resolved"),
-    "resolve_not_upheld": (("open", "in_progress"), "rejected"),
+    "resolve": (("open", "in_progress"), "resolved"),
+    "reject": (("received", "open", "in_progress"), "rejected"),
     "close": (("resolved", "rejected"), "closed"),
 }
 
@@ -88,6 +88,8 @@ def check_public_form(form: dict[str, str], *, references: set[str], text_max: i
         errors.append(("household", "listed_household_required"))
     elif category == "wrongly_excluded" and household in references:
         errors.append(("household", "already_listed"))
+    if (form.get("website") or "").strip():  # a hidden field only robots fill in
+        errors.append(("website", "must_be_empty"))
     if not text:
         errors.append(("text", "required"))
     elif len(text) > text_max:

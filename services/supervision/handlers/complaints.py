@@ -29,6 +29,7 @@ from services.supervision.schemas import (
     ComplaintAssign,
     ComplaintClose,
     ComplaintCreate,
+    ComplaintReject,
     ComplaintResolve,
 )
 from shared.auth import Principal
@@ -172,7 +173,7 @@ async def resolve(session: AsyncSession, svc: Service, *, user: Principal, compl
                   body: ComplaintResolve) -> None:
     """Answer the complaint; an upheld one about a household acts on it."""
     row = await _load(session, user, complaint_id)
-    target = _step(row, "resolve_upheld" if body.outcome == "upheld" else "resolve_not_upheld")
+    target = _step(row, "resolve")
     household_id = body.household_id or row.household_id
     actor, at = actor_of(user), now()
     action = (domain.action_on_upheld(row.category, household_id)
@@ -185,7 +186,7 @@ async def resolve(session: AsyncSession, svc: Service, *, user: Principal, compl
                               data={"complaint_id": row.id, "commune_code": row.commune_code,
                                     "household_id": household_id, "category": row.category,
                                     "outcome": body.outcome, "note": body.note, "actor": actor,
-                                    "posting_id": row.posting_id,
+                                    "posting_id": row.posting_id, "status": target,
                                     "overdue": at > row.due_at})
     await _act(session, svc, row=row, household_id=household_id, action=action, note=body.note,
                actor=actor, cause=resolved)
@@ -207,6 +208,22 @@ async def _act(session: AsyncSession, svc: Service, *, row: Any, household_id: s
                        causation=cause, data={"complaint_id": row.id,
                                               "household_id": household_id, "reason": reason,
                                               "actor": actor})
+
+
+async def reject(session: AsyncSession, svc: Service, *, user: Principal, complaint_id: str,
+                 body: ComplaintReject) -> None:
+    """Refuse a complaint that cannot be taken up (a duplicate, out of scope, abusive)."""
+    row = await _load(session, user, complaint_id)
+    target = _step(row, "reject")
+    actor, at = actor_of(user), now()
+    await session.execute(sa.update(C).where(C.c.id == row.id).values(
+        status=target, outcome="not_upheld", resolution_note=body.note, resolved_at=at))
+    await _history(session, row.id, target, actor, f"rejected: {body.note}")
+    await svc.emit(session, type=events.COMPLAINT_RESOLVED, subject=row.household_id, data={
+        "complaint_id": row.id, "commune_code": row.commune_code,
+        "household_id": row.household_id, "category": row.category, "outcome": "not_upheld",
+        "note": body.note, "actor": actor, "posting_id": row.posting_id, "status": target,
+        "overdue": at > row.due_at})
 
 
 async def close(session: AsyncSession, svc: Service, *, user: Principal, complaint_id: str,

@@ -28,7 +28,8 @@ async def timeline(session: AsyncSession, *, household_id: str, user: Principal,
     items = [schemas.TimelineEvent(
         event_id=r.event_id, time=r.time, type=r.type, source=r.source,
         summary={"vi": r.summary_vi, "en": r.summary_en}, actor=r.actor,
-        correlation_id=r.correlation_id, causation_id=r.causation_id, trace_id=r.trace_id)
+        correlation_id=r.correlation_id, causation_id=r.causation_id, trace_id=r.trace_id,
+        data=r.data)
         for r in rows]
     if tree:
         by_id = {i.event_id: i for i in items}
