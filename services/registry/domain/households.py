@@ -105,18 +105,23 @@ def head_after(members: Iterable[Mapping[str, Any]]) -> list[Violation]:
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts (and member lists keyed by member_id) as dotted field paths."""
     out: dict[str, Any] = {}
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    if isinstance(value, list) and value and all(isinstance(v, Mapping) and "member_id" in v
-                                                 for v in value):
-        for v in value:
-            rest = {k: x for k, x in v.items() if k != "member_id"}
-            out.update(flatten(rest, f"{prefix}{v['member_id']}."))
-        return out
-    out[prefix.rstrip(".")] = value
+    _flatten_into(out, value, prefix)
     return out
+
+
+def _flatten_into(out: dict[str, Any], value: Any, prefix: str) -> None:
+    if isinstance(value, dict | Mapping):
+        for k, v in value.items():
+            _flatten_into(out, v, f"{prefix}{k}.")
+    elif isinstance(value, list) and value and all(
+            isinstance(v, dict | Mapping) and "member_id" in v for v in value):
+        for v in value:
+            member = f"{prefix}{v['member_id']}."
+            for k, x in v.items():
+                if k != "member_id":
+                    _flatten_into(out, x, f"{member}{k}.")
+    else:
+        out[prefix[:-1] if prefix.endswith(".") else prefix] = value
 
 
 IGNORED_IN_DIFF = frozenset({"version", "household_id"})

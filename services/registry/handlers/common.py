@@ -214,8 +214,8 @@ async def possible_duplicates(session: AsyncSession, *, commune_code: str,
 
 def search_text(members: Iterable[Any]) -> str:
     """What `q` matches: the normalised names of the current members."""
-    return " | ".join(domain.normalise_name(m["full_name"]) for m in members
-                      if m.get("removed_at") is None)
+    return " | ".join(m.get("name_key") or domain.normalise_name(m["full_name"])
+                      for m in members if m.get("removed_at") is None)
 
 
 # --- recording a change --------------------------------------------------------------------

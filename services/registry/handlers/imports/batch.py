@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import domain, events, schemas, tables
@@ -20,7 +22,6 @@ from services.registry.handlers.common import (
     M,
     S,
     V,
-    jsonable,
     search_text,
     snapshot,
     survey_snapshot,
@@ -237,11 +238,17 @@ async def _insert_new(session: AsyncSession, rt: Runtime, new_lines: list[Line],
     people = {(r["name_key"], r["date_of_birth"]) for _, _, rows in plans for r in rows}
     dup_index: dict[tuple[str, str, date], set[str]] = {}
     if people:
+        keys, dobs = zip(*people, strict=True)
+        # Join against the batch's (name, birth date) pairs: index lookups, not an OR list.
+        wanted = sa.func.unnest(sa.cast(list(keys), ARRAY(sa.Text)),
+                                sa.cast(list(dobs), ARRAY(sa.Date))
+                                ).table_valued("name_key", "dob").render_derived(name="wanted")
         found = await session.execute(
             sa.select(M.c.household_id, M.c.name_key, M.c.date_of_birth, H.c.commune_code)
+            .join(wanted, sa.and_(M.c.name_key == wanted.c.name_key,
+                                  M.c.date_of_birth == wanted.c.dob))
             .join(H, H.c.id == M.c.household_id)
-            .where(M.c.active, H.c.status == "active",
-                   sa.tuple_(M.c.name_key, M.c.date_of_birth).in_(list(people))))
+            .where(M.c.active, H.c.status == "active"))
         for f in found:
             dup_index.setdefault((f.commune_code, f.name_key, f.date_of_birth), set()).add(
                 str(f.household_id))
@@ -264,40 +271,65 @@ async def _insert_new(session: AsyncSession, rt: Runtime, new_lines: list[Line],
              "version": 1, "archive_reason": None, "verification": [],
              "possible_duplicates": sorted(dups), "current_survey_id": None,
              "import_hash": c.household_hash, "created_by": now_actor}
-        snap1 = snapshot(h, rows)
+        snap1 = snapshot(h, rows)  # JSON-ready (dates as ISO strings)
         reg = rt.outbox.new(type=events.HOUSEHOLD_REGISTERED, subject=hid, correlation_id=job_id,
-                            data=jsonable({"household_id": hid, "version": 1, "household": snap1,
-                                           "possible_duplicates": sorted(dups),
-                                           "actor": now_actor, "import_id": job_id}))
+                            data={"household_id": hid, "version": 1, "household": snap1,
+                                  "possible_duplicates": sorted(dups), "actor": now_actor,
+                                  "import_id": job_id})
         envelopes.append(reg)
         reason = f"import {job_id} line {c.raw.line}"
         versions.append({"household_id": hid, "version": 1, "event_id": reg.id,
                          "event_type": reg.type, "actor": now_actor, "reason": reason,
-                         "changes": jsonable(domain.diff(None, snap1))})
+                         "changes": domain.diff(None, snap1)})
         if body.survey is not None:
             s = surveys.survey_values(body.survey, household_id=hid, actor=now_actor,
                                       import_hash=c.survey_hash)
             survey_rows.append(s)
             h = {**h, "version": 2, "current_survey_id": s["id"]}
-            snap2 = snapshot(h, rows)
+            snap2 = {**snap1, "version": 2, "current_survey_id": s["id"]}
             sv = rt.outbox.new(type=events.HOUSEHOLD_SURVEYED, subject=hid, correlation_id=job_id,
-                               data=jsonable({"household_id": hid, "version": 2,
-                                              "survey": survey_snapshot(s), "is_current": True,
-                                              "household": snap2, "actor": now_actor,
-                                              "import_id": job_id}))
+                               data={"household_id": hid, "version": 2,
+                                     "survey": survey_snapshot(s), "is_current": True,
+                                     "household": snap2, "actor": now_actor,
+                                     "import_id": job_id})
             envelopes.append(sv)
+            # The same diff the API path computes: the survey, and it became current.
             versions.append({"household_id": hid, "version": 2, "event_id": sv.id,
                              "event_type": sv.type, "actor": now_actor, "reason": reason,
-                             "changes": jsonable([
+                             "changes": [
                                  {"field": "surveys", "before": None, "after": s["id"]},
-                                 *domain.diff(snap1, snap2)])})
+                                 {"field": "current_survey_id", "before": None,
+                                  "after": s["id"]}]})
         households.append(h)
         members.extend(rows)
-    # Surveys reference households, and the household's current survey is set in its row.
-    await session.execute(sa.insert(H), households)
-    await session.execute(sa.insert(M), members)
-    if survey_rows:
-        await session.execute(sa.insert(S), survey_rows)
-    await session.execute(sa.insert(V), versions)
-    await rt.outbox.add(session, events.TOPIC, *envelopes)
+    # COPY in the batch's transaction (foreign keys: households first); outbox rows in the
+    # outbox's own row format, then the relay's wake-up.
+    await copy_rows(session, H, households)
+    await copy_rows(session, M, members)
+    await copy_rows(session, S, survey_rows)
+    await copy_rows(session, V, versions)
+    await copy_rows(session, rt.outbox.table, rt.outbox.rows(events.TOPIC, envelopes))
+    await rt.outbox.notify(session)
+
+
+def _encoder(column: sa.Column) -> Callable[[Any], Any]:
+    if isinstance(column.type, JSONB):
+        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+    if isinstance(column.type, sa.LargeBinary):
+        return lambda v: v
+    return lambda v: v
+
+
+async def copy_rows(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk-load rows with PostgreSQL COPY on the session's connection (same transaction)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    encoders = [_encoder(table.c[c]) for c in columns]
+    records = [tuple(enc(r[c]) for enc, c in zip(encoders, columns, strict=True)) for r in rows]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table.name, columns=columns, records=records)
 
