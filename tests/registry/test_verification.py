@@ -7,7 +7,7 @@ import uuid
 from services.registry import events
 from services.supervision import events as supervision_events
 from shared.envelope import Envelope
-from tests.registry.conftest import body, officer, published, survey
+from tests.registry.conftest import admin, body, officer, published, survey
 from tests.support.kafka import produce_event
 from tests.support.wait import eventually
 
@@ -57,3 +57,19 @@ async def test_a_verification_request_round_trip(registry, servers):
     assert history[1]["actor"] == "chair-01001" and complaint in history[1]["reason"]
     # The redelivered request (same ce_id) was handled before the survey: it changed nothing.
     assert [v["event_type"] for v in history] == [e.type for e in evts[:4]]
+
+
+async def test_a_request_for_an_unknown_household_is_dead_lettered(registry, servers):
+    ghost = "00000000-0000-4000-8000-0000000000aa"
+    request = Envelope(
+        type=supervision_events.VERIFICATION_REQUESTED, source=supervision_events.SOURCE,
+        subject=ghost, data={"complaint_id": "CMP-ghost", "household_id": ghost,
+                             "commune_code": "01001", "reason": "who?"})
+    await produce_event(servers.bootstrap_servers, supervision_events.TOPIC, request)
+
+    async def dead_lettered() -> dict | None:
+        r = await registry.client.get("/v1/ops/dead-letters", headers=admin())
+        return next((d for d in r.json() if d["event_id"] == request.id), None)
+
+    letter = await eventually(dead_lettered, timeout=30, message="dead letter recorded")
+    assert "unknown household" in letter["reason"]
