@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.registry.conftest import LAM_BINH, TUYEN_QUANG, admin, body, officer, person, published
 from tests.support.apps import auth
 
@@ -96,3 +98,13 @@ async def test_scope_commune_province_national_and_auditors(registry):
     assert move.status_code == 403
     assert (await registry.client.get("/v1/households/not-a-uuid", headers=admin())
             ).status_code == 404
+
+
+async def test_concurrent_registrations_of_one_national_id_give_one_201_and_one_409(registry):
+    head = person("Sần Văn Đua")
+    results = await asyncio.gather(*(
+        registry.client.post("/v1/households", headers=officer(),
+                             json=body(members=[dict(head)])) for _ in range(4)))
+    assert sorted(r.status_code for r in results) == [201, 409, 409, 409]
+    assert all(r.headers["content-type"].startswith("application/problem+json")
+               for r in results if r.status_code == 409)

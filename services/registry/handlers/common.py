@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import domain, events, schemas, tables
@@ -216,6 +218,19 @@ def search_text(members: Iterable[Any]) -> str:
     """What `q` matches: the normalised names of the current members."""
     return " | ".join(m.get("name_key") or domain.normalise_name(m["full_name"])
                       for m in members if m.get("removed_at") is None)
+
+
+@contextlib.asynccontextmanager
+async def unique_or_409(what: str) -> AsyncIterator[None]:
+    """A concurrent writer took the same national ID or external_ref after our checks: 409."""
+    try:
+        yield
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        field = ("external_ref" if "external_ref" in text
+                 else "national_id" if "national_id" in text else what)
+        raise Problem(409, f"{field}: already registered (a concurrent request took it)",
+                      errors=[{"field": field, "message": "already registered"}]) from exc
 
 
 # --- recording a change --------------------------------------------------------------------

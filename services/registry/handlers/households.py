@@ -32,6 +32,7 @@ from services.registry.handlers.common import (
     scope_clause,
     search_text,
     snapshot,
+    unique_or_409,
     updated_row,
     violations_or_none,
 )
@@ -84,8 +85,10 @@ async def register(*, session: AsyncSession, outbox: Outbox, body: schemas.House
               "address": body.address, "phone": body.phone, "head_name": head,
               "search_text": search_text(rows), "status": "active", "version": 1,
               "possible_duplicates": duplicates, "created_by": actor_of(user)}
-    row = (await session.execute(sa.insert(H).values(**values).returning(*H.c))).mappings().one()
-    await session.execute(sa.insert(M), rows)
+    async with unique_or_409("members"):
+        row = (await session.execute(sa.insert(H).values(**values).returning(*H.c))
+               ).mappings().one()
+        await session.execute(sa.insert(M), rows)
     snap = snapshot(row, rows)
     env = await record(
         session, outbox, household_id=household_id, version=1, type=events.HOUSEHOLD_REGISTERED,

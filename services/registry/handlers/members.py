@@ -25,6 +25,7 @@ from services.registry.handlers.common import (
     record,
     search_text,
     snapshot,
+    unique_or_409,
     updated_row,
     violations_or_none,
 )
@@ -84,7 +85,8 @@ async def add(*, session: AsyncSession, outbox: Outbox, household_id: str,
                                 fields=["national_id"])
     new_member = member_row(data, household_id=household_id,
                             position=max((m["position"] for m in members), default=-1) + 1)
-    await session.execute(sa.insert(M).values(**new_member))
+    async with unique_or_409("national_id"):
+        await session.execute(sa.insert(M).values(**new_member))
     dups = await possible_duplicates(
         session, commune_code=row["commune_code"],
         people=[(new_member["name_key"], new_member["date_of_birth"])],
@@ -142,7 +144,8 @@ async def edit(*, session: AsyncSession, outbox: Outbox, household_id: str, memb
     changed = {k: v for k, v in values.items() if member[k] != v}
     if not changed:
         return household_read(row, members)
-    await session.execute(sa.update(M).where(M.c.id == member_id).values(**changed))
+    async with unique_or_409("national_id"):
+        await session.execute(sa.update(M).where(M.c.id == member_id).values(**changed))
     if old_head is not None:
         await session.execute(sa.update(M).where(M.c.id == old_head["id"])
                               .values(relation=body.previous_head_relation))
