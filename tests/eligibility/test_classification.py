@@ -159,3 +159,17 @@ def test_programmes_file_loads():
     assert [p.code for p in catalogue.programmes] == [
         "VBSP-POOR-LOAN", "VBSP-NEARPOOR-LOAN", "VBSP-ESCAPED-LOAN", "HEALTH-INSURANCE-SUBSIDY",
         "HOUSING-SUPPORT", "VOCATIONAL-TRAINING", "LIVELIHOOD-MODEL"]
+
+
+def test_outcome_is_the_category_under_the_same_rule_set_area_and_survey():
+    answers = {c: c in ("health_insurance", "housing_area", "latrine") for c in R2022.indicator_codes}
+
+    def outcome(rs=R2022, area="rural", income=1_200_000, survey="s1"):
+        return domain.classify(rs, area_type=area, income_per_capita_vnd=income,
+                               deprivations=answers).fingerprint(survey_id=survey)
+
+    assert outcome() == outcome(income=1_400_000)  # still poor: nothing new to post
+    assert outcome() != outcome(income=1_600_000)  # middle now
+    assert outcome() != outcome(area="urban")  # another line applies
+    assert outcome() != outcome(survey="s2")  # a new survey is a new assessment
+    assert outcome() != outcome(rs=R2027)

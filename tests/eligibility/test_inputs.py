@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from tests.eligibility.conftest import INDICATORS_2022, Stack, admin
 from tests.support.kafka import produce_event
@@ -55,6 +55,16 @@ async def test_redelivered_and_stale_events_change_nothing(stack: Stack):
     assert [c["explanation"]["income_per_capita_vnd"] for c in await history(stack, h.id)] == [
         1_000_001, 1_000_000]
     assert last["previous_category"] == "poor"
+    # an older snapshot (lower registry version) arriving late is ignored
+    h.version = 1
+    stale = await h.survey(income=9_000_000)
+    marker = await h.update(area_type="rural")  # version 2 again: also older than applied
+    h.version = 10
+    newest = await h.survey(income=1_000_002)
+    await stack.classification(
+        h.id, where=lambda c: c["explanation"]["trigger_event_id"] == newest.id)
+    triggers = [c["explanation"]["trigger_event_id"] for c in await history(stack, h.id)]
+    assert stale.id not in triggers and marker.id not in triggers and len(triggers) == 3
 
 
 async def test_incomplete_names_what_the_survey_lacks(stack: Stack):
@@ -114,3 +124,25 @@ async def test_survey_date_picks_the_rule_set_2026_versus_2027(stack: Stack):
     assert (c26["ruleset_id"], c26["category"]) == ("VN-MDP-2022", "middle")
     assert (c27["ruleset_id"], c27["category"]) == ("VN-MDP-2027", "poor")
     assert c27["explanation"]["income_line_vnd"] == 2_200_000
+
+
+async def test_just_escaped_ends_36_months_after_escaping(stack: Stack):
+    h = stack.household()
+    await h.register()
+    await h.survey(income=1_000_000, day=date(2022, 9, 1))
+    poor = await stack.classification(h.id)
+    now = datetime.now(UTC)
+    await stack.approve(h.commune, [(h.id, poor["classification_id"], "poor")],
+                        approved_at=now - timedelta(days=40 * 31))
+    await stack.classification(h.id, where=lambda c: c["status"] == "recognized")
+    await h.survey(income=3_000_000, day=date(2023, 1, 5))
+    better = await stack.classification(h.id, where=lambda c: c["category"] == "not_poor")
+    await stack.approve(h.commune, [(h.id, better["classification_id"], "not_poor")],
+                        approved_at=now - timedelta(days=37 * 31))
+    done = await stack.classification(h.id, where=lambda c: c["status"] == "recognized"
+                                      and c["category"] == "not_poor")
+    assert done["transitions"][0]["kind"] == "escaped_poverty"
+    assert done["just_escaped"] is False
+    escaped = (await stack.programs(h.id))["VBSP-ESCAPED-LOAN"]
+    assert escaped["eligible"] is False
+    assert f"'just escaped' ended on {done['just_escaped_until']}" in escaped["reason"]

@@ -2,14 +2,8 @@
 
 from services.eligibility.domain.classify import CATEGORIES, Decision, Explanation, classify
 from services.eligibility.domain.programmes import Catalogue, Programme, ProgramStatus, evaluate
-from services.eligibility.domain.rulesets import (
-    AREA_TYPES,
-    NoRuleSet,
-    RuleBook,
-    RuleSet,
-    RuleSetError,
-    build,
-)
+from services.eligibility.domain.rulebook import RuleBook, build
+from services.eligibility.domain.rulesets import AREA_TYPES, NoRuleSet, RuleSet, RuleSetError
 from services.eligibility.domain.standing import Standing, Transition, add_months, recognize
 
 __all__ = [

@@ -49,11 +49,12 @@ class Decision:
     explanation: Explanation
 
     def fingerprint(self, *, survey_id: str | None) -> str:
-        """What makes two decisions the same outcome (the survey and every compared value)."""
+        """What makes two decisions the same outcome: the category, under the same rule set, area
+        type and survey, lacking the same indicators. A corrected value that leaves all of
+        these unchanged is no new decision (the stored one keeps the values it used, with the
+        rule-set digest)."""
         e = self.explanation
-        basis = [self.category, e.ruleset_id, e.area_type, e.income_per_capita_vnd,
-                 e.income_line_vnd, e.middle_line_vnd, sorted(e.deprived_codes), e.threshold,
-                 sorted(e.missing), survey_id]
+        basis = [self.category, e.ruleset_id, e.area_type, sorted(e.missing), survey_id]
         return hashlib.sha256(json.dumps(basis).encode()).hexdigest()[:32]
 
 

@@ -121,6 +121,7 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *, trigger: T
     """
     now = utcnow()
     new_rows: list[Row] = []
+    superseded: list[Row] = []
     updates: list[Row] = []
     envelopes: list[Envelope] = []
     for original in rows:
@@ -134,6 +135,9 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *, trigger: T
             if fingerprint != row["current_fingerprint"]:
                 values = _classification(row, decision, ruleset, fingerprint, trigger, now)
                 new_rows.append(values)
+                if row["current_classification_id"] is not None:
+                    superseded.append({"b_old": row["current_classification_id"],
+                                       "b_new": values["id"]})
                 envelopes.append(_decided_event(svc, row, values, trigger))
                 row.update(current_classification_id=values["id"],
                            current_category=decision.category, current_ruleset_id=ruleset.id,
@@ -154,11 +158,13 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *, trigger: T
             updates.append({f"b_{k}": row[k] for k in _UPDATED})
     if new_rows:
         await session.execute(sa.insert(C), new_rows)
+    if superseded:
+        # At most one provisional decision per household: the current one (a recognized one
+        # stays recognized until a later one is recognized).
         await session.execute(
-            sa.update(C).where(C.c.household_id == sa.bindparam("b_household"),
-                               C.c.status == "provisional", C.c.id != sa.bindparam("b_new"))
+            sa.update(C).where(C.c.id == sa.bindparam("b_old"), C.c.status == "provisional")
             .values(status="superseded", superseded_at=now, superseded_by=sa.bindparam("b_new")),
-            [{"b_household": r["household_id"], "b_new": r["id"]} for r in new_rows])
+            superseded)
     if updates:
         await session.execute(
             sa.update(H).where(H.c.id == sa.bindparam("b_id"))
