@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import domain, events, schemas, tables
@@ -27,6 +26,7 @@ from services.registry.handlers.common import (
     survey_snapshot,
 )
 from services.registry.handlers.households import member_row
+from services.registry.handlers.imports.bulk import copy_rows
 from shared.auth import Principal
 from shared.envelope import Envelope
 from shared.runtime import Runtime
@@ -310,26 +310,4 @@ async def _insert_new(session: AsyncSession, rt: Runtime, new_lines: list[Line],
     await copy_rows(session, V, versions)
     await copy_rows(session, rt.outbox.table, rt.outbox.rows(events.TOPIC, envelopes))
     await rt.outbox.notify(session)
-
-
-def _encoder(column: sa.Column) -> Callable[[Any], Any]:
-    if isinstance(column.type, JSONB):
-        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, default=str)
-    if isinstance(column.type, sa.LargeBinary):
-        return lambda v: v
-    return lambda v: v
-
-
-async def copy_rows(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Bulk-load rows with PostgreSQL COPY on the session's connection (same transaction)."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    encoders = [_encoder(table.c[c]) for c in columns]
-    records = [tuple(enc(r[c]) for enc, c in zip(encoders, columns, strict=True)) for r in rows]
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.copy_records_to_table(table.name, columns=columns, records=records)
 
