@@ -92,8 +92,8 @@ async def file_public(session: AsyncSession, svc: Service, *, posting_id: str,
     if not domain.is_open(status=posting.status, closes_at=posting.closes_at, now=now()):
         raise conflict(f"posting {posting_id} is closed to complaints since "
                        f"{(posting.closed_at or posting.closes_at).isoformat()}", code="closed")
-    refs = dict((await session.execute(sa.select(ITEM.c.reference, ITEM.c.household_id)
-                                       .where(ITEM.c.posting_id == posting_id))).all())
+    refs: dict[str, str] = dict((await session.execute(sa.select(ITEM.c.reference, ITEM.c.household_id)
+                                       .where(ITEM.c.posting_id == posting_id))).tuples().all())
     values, errors = domain.check_public_form(form, references=set(refs),
                                               text_max=svc.settings.complaint_text_max)
     if errors:

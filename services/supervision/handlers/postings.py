@@ -162,11 +162,11 @@ async def approve(session: AsyncSession, svc: Service, *, user: Principal, posti
     # review; so do households whose classification has been replaced since the snapshot.
     reverify = {c.household_id: c.id for c in complaints
                 if c.action == "verification" and c.household_id}
-    current = dict((await session.execute(
+    current: dict[str, str] = dict((await session.execute(
         sa.select(tables.classification.c.household_id,
                   tables.classification.c.classification_id)
         .where(tables.classification.c.household_id.in_(
-            sa.select(ITEM.c.household_id).where(ITEM.c.posting_id == posting_id))))).all())
+            sa.select(ITEM.c.household_id).where(ITEM.c.posting_id == posting_id))))).tuples().all())
     approved, excluded = [], []
     for item in await _event_items(session, posting_id):
         h = item["household_id"]
