@@ -100,11 +100,15 @@ def household(index: int, *, province_code: str, commune_code: str, villages: li
     }
 
 
+GOLDEN_HEAD = "Nông Văn Thắng"
+
+
 def golden(*, province_code: str, commune_code: str, village: str, survey_date: date,
            review_round: str, index: int = 999_999) -> dict[str, Any]:
     """The golden-path household: rural, 1,200,000 VND, deprived in health insurance, housing area, latrine."""
     h = household(index, province_code=province_code, commune_code=commune_code,
                   villages=[village], survey_date=survey_date, review_round=review_round)
+    h["members"][0]["full_name"] = GOLDEN_HEAD
     h["survey"]["income_per_capita_vnd"] = 1_200_000
     h["survey"]["deprivations"] = {c: c in ("health_insurance", "housing_area", "latrine")
                                    for c in INDICATORS_2022}

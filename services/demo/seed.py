@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from services.demo.households import golden, household
+from services.demo.households import GOLDEN_HEAD, golden, household
 from shared.auth import issue_token
 
 T = TypeVar("T")
@@ -137,8 +137,16 @@ def register_golden(c: Client) -> str:
     body = golden(province_code=PROVINCE, commune_code=c.commune, village=VILLAGES[0],
                   survey_date=SURVEY_DATE, review_round=REVIEW_ROUND)
     survey = body.pop("survey")
-    created = c.call("POST", f"{c.urls.registry}/v1/households", role="commune_officer", json=body)
-    household_id = created["household_id"]
+    resp = c.http.post(f"{c.urls.registry}/v1/households", json=body,
+                       headers=c.headers("commune_officer"))
+    if resp.status_code == 409:  # registered by an earlier, interrupted seed: find it
+        found = c.call("GET", f"{c.urls.registry}/v1/households", role="commune_officer",
+                       params={"commune_code": c.commune, "q": GOLDEN_HEAD, "limit": 50})
+        return next(str(h["household_id"]) for h in items(found)
+                    if h.get("external_ref") == body["external_ref"])
+    if resp.status_code != 201:
+        raise SeedError(f"POST /v1/households → {resp.status_code}: {resp.text[:500]}")
+    household_id = resp.json()["household_id"]
     c.call("POST", f"{c.urls.registry}/v1/households/{household_id}/surveys",
            role="commune_officer", json=survey)
     return str(household_id)
@@ -157,6 +165,27 @@ def classified_count(c: Client) -> int:
                   params={"commune_code": c.commune, "limit": 1000})
     total = body.get("total") if isinstance(body, dict) else None
     return int(total) if total is not None else len(items(body))
+
+
+def classified_households(c: Client) -> list[str]:
+    """Ids of every household eligibility has classified in the commune (paged)."""
+    out: list[str] = []
+    while True:
+        page = items(c.call("GET", f"{c.urls.eligibility}/v1/classifications",
+                            role="commune_officer",
+                            params={"commune_code": c.commune, "limit": 1000,
+                                    "offset": len(out)}))
+        out += [r["household_id"] for r in page]
+        if len(page) < 1000:
+            return out
+
+
+def supervision_saw_decision(c: Client, household_id: str) -> bool:
+    """Whether supervision has the household's classification (so the posting will list it)."""
+    resp = c.http.get(f"{c.urls.supervision}/v1/households/{household_id}/timeline",
+                      headers=c.headers("auditor"))
+    return resp.status_code == 200 and any(
+        e["type"] == "eligibility.classification.decided.v1" for e in resp.json()["events"])
 
 
 def run_posting(c: Client, *, golden_id: str) -> str:
@@ -231,10 +260,11 @@ def take_loans(c: Client, households: list[str], *, village: str) -> list[str]:
     return applications
 
 
-def application_status(c: Client, application_id: str) -> str:
-    """The application's current status."""
-    return str(c.call("GET", f"{c.urls.disbursement}/v1/applications/{application_id}",
-                      role="commune_officer").get("status"))
+def instruction_status(c: Client, application_id: str) -> str | None:
+    """The status of the application's instruction at the bank (None before one is issued)."""
+    app = c.call("GET", f"{c.urls.disbursement}/v1/applications/{application_id}",
+                 role="commune_officer")
+    return (app.get("instruction") or {}).get("status")
 
 
 def seed(urls: Urls, *, households: int, commune: str = COMMUNE, start: int = 0,
@@ -259,6 +289,9 @@ def seed(urls: Urls, *, households: int, commune: str = COMMUNE, start: int = 0,
             lambda: (n := classified_count(c)) >= result.imported and n,
             what="eligibility to classify every imported household", timeout=300)
         log(f"  eligibility classified {result.classified} households")
+        for hid in classified_households(c):  # the posting snapshots what supervision has seen
+            wait_for(partial(supervision_saw_decision, c, hid),
+                     what=f"supervision to see the decision on {hid}", timeout=120)
         result.posting_id = run_posting(c, golden_id=golden_id)
         wait_for(lambda: (cl := classification(c, golden_id)) and cl.get("status") == "recognized",
                  what="the approved posting to be recognized")
@@ -269,7 +302,7 @@ def seed(urls: Urls, *, households: int, commune: str = COMMUNE, start: int = 0,
                             "a savings-and-loan group needs 3 (seed more households)")
         result.loans = take_loans(c, candidates, village=VILLAGES[0])
         result.golden_application_id = result.loans[0]
-        wait_for(lambda: application_status(c, result.loans[0]) == "settled",
+        wait_for(lambda: instruction_status(c, result.loans[0]) == "settled",
                  what="the reference bank partner to settle the golden loan", timeout=120)
         log(f"  {len(result.loans)} loans confirmed; the golden loan is settled")
         return result
