@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,6 +27,36 @@ from shared.infra import ensure_topics
 from shared.outbox import CORRELATION_ID, Outbox, Relay
 from shared.settings import ServiceSettings, state_dir
 from shared.telemetry import Metrics, setup_tracing
+
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+class StreamedBodyLimit:
+    """413 for a body sent without Content-Length (chunked) once it passes the limit.
+
+    Declared lengths are refused before reading (in `create_app`); imports stream and are exempt.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]],
+                       send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] != "http" or scope["path"].endswith("/imports") or any(
+                k == b"content-length" for k, _ in scope.get("headers", ())):
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise HTTPException(413, f"body larger than {self.max_body} bytes")
+            return message
+
+        await self.app(scope, counted, send)
 
 log = logging.getLogger("everydoor.runtime")
 
@@ -236,6 +266,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.state.service = spec.name
     problems.install(app)
     max_body = spec.settings.max_body_bytes
+    app.add_middleware(StreamedBodyLimit, max_body=max_body)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable) -> Response:
