@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -54,6 +55,19 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.5
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+    # Names of key fields whose shipped development value must not be used outside dev mode.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _no_dev_keys_in_production(self) -> ServiceSettings:
+        if not self.platform.everydoor_dev_mode:
+            for name in self.secret_fields:
+                value = str(getattr(self, name))
+                if value.startswith("everydoor-dev-") or value in ("", "CHANGE_ME") or len(value) < 16:
+                    prefix = str(self.model_config.get("env_prefix", ""))
+                    raise ValueError(f"{prefix}{name.upper()} must be set to a real key of 16+ "
+                                     "characters outside dev mode (EVERYDOOR_DEV_MODE=false)")
+        return self
 
     @property
     def db_url(self) -> str:

@@ -14,6 +14,8 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="DISBURSEMENT_", extra="ignore")
 
+    secret_fields = ("beneficiary_reference_key",)
+
     service_name: str = "disbursement"
     port: int = 8003
     # Bank partners whose topics exist; every programme's partner must be listed.

@@ -12,6 +12,8 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore")
 
+    secret_fields = ("rate_limit_key",)
+
     service_name: str = "supervision"
     port: int = 8004
     # Public posting window in working days (3 is common practice, unconfirmed: POLICY §3).

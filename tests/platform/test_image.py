@@ -49,6 +49,11 @@ def test_the_image_runs_as_a_non_root_user_and_ships_the_code():
     assert cmd[:2] == ["python", "-m"] and runnable(cmd[2])
 
 
+# Keys a production deployment sets (the shipped dev values are refused outside dev mode).
+PRODUCTION_KEYS = {"SUPERVISION_RATE_LIMIT_KEY": "r" * 24,
+                   "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": "b" * 24}
+
+
 def test_the_runtime_dependencies_are_enough_to_build_every_service(tmp_path):
     """The image leaves out the embedded-mode wheels: every process must start without them,
     and building an app must not connect anywhere nor touch the state folder."""
@@ -81,7 +86,8 @@ def test_the_runtime_dependencies_are_enough_to_build_every_service(tmp_path):
     home = tmp_path / "home"
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
-                                                         "EVERYDOOR_HOME": str(home)})
+                                                         "EVERYDOOR_HOME": str(home),
+                                                         **PRODUCTION_KEYS})
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
     assert not home.exists(), "creating an app must not write local state"
 
