@@ -122,6 +122,16 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         yield session
 
 
+@asynccontextmanager
+async def snapshot(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A read-only session whose statements all see one snapshot (REPEATABLE READ): a view
+    assembled from several tables never mixes before and after a concurrent commit."""
+    async with factory() as session:
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ",
+                                                    "postgresql_readonly": True})
+        yield session
+
+
 async def create_database_if_missing(url: str) -> None:
     """Create the service's database on the server if it does not exist (dev/test convenience)."""
     target = sa.engine.make_url(url)

@@ -106,6 +106,12 @@ class Runtime:
         async with db.transaction(self.sessions) as session:
             yield session
 
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session that sees one consistent snapshot (for API reads)."""
+        async with db.snapshot(self.sessions) as session:
+            yield session
+
 
 def get_runtime(request: Request) -> Runtime:
     """FastAPI dependency: the service runtime."""

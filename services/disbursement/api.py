@@ -35,7 +35,7 @@ CommuneQ = Annotated[str | None, Query(pattern=r"^\d{5}$")]
 
 
 async def _application(rt: Any, user: Any, application_id: str) -> dict:
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await applications.read(session, user=user, application_id=application_id)
 
 
@@ -52,7 +52,7 @@ async def list_programmes(rt: RuntimeDep) -> list[dict]:
 async def household(household_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """What disbursement knows of a household: eligibility (from eligibility's events, its only
     source), complaint holds, savings-and-loan group."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await groups.household_view(session, user=user, household_id=household_id)
 
 
@@ -85,7 +85,7 @@ async def create_group(body: GroupCreate, rt: RuntimeDep, user: CurrentUser,
     async with rt.transaction() as session:
         row = await groups.create_group(session, user=user, body=body)
     response.headers["Location"] = f"/v1/groups/{row.id}"
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await groups.read_group(session, user=user, group_id=row.id)
 
 
@@ -93,7 +93,7 @@ async def create_group(body: GroupCreate, rt: RuntimeDep, user: CurrentUser,
 async def list_groups(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                       village: str | None = None) -> list[dict]:
     """Groups in your scope."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await groups.list_groups(session, user=user, commune_code=commune_code,
                                         village=village)
 
@@ -101,7 +101,7 @@ async def list_groups(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ 
 @router.get("/groups/{group_id}", dependencies=[read_role])
 async def read_group(group_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A group and its members."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await groups.read_group(session, user=user, group_id=group_id)
 
 
@@ -134,7 +134,7 @@ async def list_applications(rt: RuntimeDep, user: CurrentUser, commune_code: Com
                             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                             offset: Annotated[int, Query(ge=0)] = 0) -> list[dict]:
     """Applications in your scope, newest first."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await applications.listing(session, user=user, commune_code=commune_code,
                                           status=status, programme_code=programme_code,
                                           household_id=household_id, limit=limit, offset=offset)
@@ -202,7 +202,7 @@ async def reject(application_id: str, body: Reject, rt: RuntimeDep, user: Curren
 # --- instructions --------------------------------------------------------------------------
 
 async def _instruction(rt: Any, user: Any, instruction_id: str) -> dict:
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         view = await applications.instruction_view(session, instruction_id=instruction_id)
     if view is None or not user.covers(commune_code=view["commune_code"],
                                        province_code=view["province_code"]):
@@ -245,7 +245,7 @@ async def reschedule_instruction(instruction_id: str, body: Reschedule, rt: Runt
 async def list_loans(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                      household_id: str | None = None, overdue: bool | None = None) -> list[dict]:
     """Settled loans with balance and overdue flag (overdue interest at 130% of the rate)."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await ledger.list_loans(session, user=user, commune_code=commune_code,
                                        household_id=household_id, overdue=overdue)
 
@@ -253,7 +253,7 @@ async def list_loans(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ =
 @router.get("/loans/{instruction_id}", dependencies=[read_role])
 async def read_loan(instruction_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A loan: schedule (monthly interest, principal at term), repayments, position today."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await ledger.read_loan(session, user=user, instruction_id=instruction_id)
 
 
@@ -265,7 +265,7 @@ async def reconciliation(request: Request, rt: RuntimeDep, user: CurrentUser,
                          ) -> Response:
     """Counts and amounts per status and the mismatches with partners; `?format=csv` or
     `Accept: text/csv` for a spreadsheet."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         report = await ledger.reconciliation(session, user=user, programme_code=programme_code,
                                              commune_code=commune_code)
     wants_csv = format == "csv" or (format is None

@@ -52,7 +52,7 @@ async def reevaluate(ruleset_id: str, rt: RuntimeDep, user: CurrentUser,
 @router.get("/reevaluations/{job_id}", dependencies=[require_role("national_admin", "auditor")])
 async def get_reevaluation(job_id: str, rt: RuntimeDep) -> dict[str, Any]:
     """A re-evaluation job: status, total, processed, changed, progress."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await reevaluation.read(session, job_id)
 
 
@@ -66,7 +66,7 @@ async def evaluate(body: EvaluateRequest, rt: RuntimeDep) -> dict[str, Any]:
 async def current_classification(household_id: str, rt: RuntimeDep,
                                  user: CurrentUser) -> dict[str, Any]:
     """The household's current classification (status, explanation) and recognized standing."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await reads.current(session, service_of(rt), user=user, household_id=household_id)
 
 
@@ -74,7 +74,7 @@ async def current_classification(household_id: str, rt: RuntimeDep,
 async def classification_history(household_id: str, rt: RuntimeDep,
                                  user: CurrentUser) -> list[dict[str, Any]]:
     """Every classification of the household, newest first."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await reads.history(session, user=user, household_id=household_id)
 
 
@@ -82,7 +82,7 @@ async def classification_history(household_id: str, rt: RuntimeDep,
 async def household_programs(household_id: str, rt: RuntimeDep,
                              user: CurrentUser) -> dict[str, Any]:
     """Each programme with eligible true/false and the reason."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await reads.programs(session, service_of(rt), user=user,
                                     household_id=household_id)
 
@@ -94,6 +94,6 @@ async def list_classifications(rt: RuntimeDep, user: CurrentUser,
                                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                                offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
     """Classifications in your scope, newest first."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await reads.listing(session, user=user, commune_code=commune_code,
                                    category=category, status=status, limit=limit, offset=offset)

@@ -226,8 +226,6 @@ async def reject(session: AsyncSession, svc: Service, *, user: Principal, applic
 
 async def read(session: AsyncSession, *, user: Principal, application_id: str) -> dict[str, Any]:
     """The application, its instruction and every status of both, with time and reason."""
-    # One snapshot for the several reads: never an application older than its instruction.
-    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     row = (await session.execute(sa.select(A).where(A.c.id == application_id))).first()
     if row is None or not covers(user, row):
         raise not_found("application", application_id)

@@ -23,7 +23,7 @@ async def list_units(rt: RuntimeDep, user: CurrentUser,
                      parent: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
                      ) -> list[schemas.AdminUnitRead]:
     """Provinces, or the communes of a province (`?level=commune&parent=01`)."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await admin_units.list_units(session, level=level, parent=parent)
 
 

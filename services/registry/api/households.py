@@ -44,7 +44,7 @@ async def list_households(
         cursor: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> schemas.HouseholdPage:
     """Households in your scope, in registration order; follow `next_cursor` for more."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await households.search(
             session=session, user=user, commune_code=commune_code, village=village,
             area_type=area_type, status=status, q=q,
@@ -56,7 +56,7 @@ async def list_households(
 async def get_household(household_id: str, rt: RuntimeDep, user: CurrentUser,
                         response: Response) -> schemas.HouseholdRead:
     """One household with its current survey (404 when unknown or outside your scope)."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         read = await households.get(session=session, household_id=household_id, user=user)
     etag(response, read.version)
     return read
@@ -94,7 +94,7 @@ async def archive_household(household_id: str, body: schemas.Archive, rt: Runtim
 async def household_history(household_id: str, rt: RuntimeDep,
                             user: CurrentUser) -> list[schemas.HistoryEntry]:
     """Every version: field-level before/after, actor, reason, time, and the event it produced."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await households.history(session=session, household_id=household_id, user=user)
 
 
@@ -155,5 +155,5 @@ async def add_survey(household_id: str, body: schemas.SurveyCreate, rt: RuntimeD
 async def list_surveys(household_id: str, rt: RuntimeDep,
                        user: CurrentUser) -> list[schemas.SurveyRead]:
     """Every survey, newest `survey_date` first."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await surveys.list_surveys(session=session, household_id=household_id, user=user)

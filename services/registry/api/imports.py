@@ -55,7 +55,7 @@ async def upload(request: Request, rt: RuntimeDep, user: CurrentUser, response: 
 @router.get("/{import_id}", response_model=schemas.ImportJobRead, dependencies=[reader])
 async def progress(import_id: str, rt: RuntimeDep, user: CurrentUser) -> schemas.ImportJobRead:
     """A job's progress: running/done, total, accepted, skipped, rejected."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await imports.get(session, job_id=import_id, user=user)
 
 
@@ -63,7 +63,7 @@ async def progress(import_id: str, rt: RuntimeDep, user: CurrentUser) -> schemas
             responses={200: {"content": {"text/csv": {}}}})
 async def errors(import_id: str, rt: RuntimeDep, user: CurrentUser) -> StreamingResponse:
     """The per-line error list as CSV: line, external_ref, field, message."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         await imports.get(session, job_id=import_id, user=user)
     return StreamingResponse(
         imports.error_csv(rt, job_id=import_id), media_type="text/csv; charset=utf-8",

@@ -39,7 +39,7 @@ async def list_complaints(rt: RuntimeDep, user: CurrentUser, commune_code: Commu
                           posting_id: str | None = None,
                           household_id: str | None = None) -> list[dict]:
     """Complaints in your scope (never the filer's contact), newest first."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await complaints.listing(session, user=user, commune_code=commune_code,
                                         status=status, overdue=overdue, posting_id=posting_id,
                                         household_id=household_id)
@@ -48,7 +48,7 @@ async def list_complaints(rt: RuntimeDep, user: CurrentUser, commune_code: Commu
 @router.get("/{complaint_id}", dependencies=[read_role])
 async def read_complaint(complaint_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A complaint and its history (the contact only for those who handle complaints)."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await complaints.read(session, user=user, complaint_id=complaint_id)
 
 

@@ -33,7 +33,7 @@ async def create_posting(body: PostingCreate, rt: RuntimeDep, user: CurrentUser,
 async def list_postings(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                         status: Literal["open", "closed", "approved"] | None = None) -> list[dict]:
     """Postings in your scope, newest first."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await postings.listing(session, user=user, commune_code=commune_code,
                                       status=status)
 
@@ -41,7 +41,7 @@ async def list_postings(rt: RuntimeDep, user: CurrentUser, commune_code: Commune
 @router.get("/{posting_id}", dependencies=[read_role])
 async def read_posting(posting_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A posting with its households and complaint counts."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await postings.read(session, user=user, posting_id=posting_id)
 
 

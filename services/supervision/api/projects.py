@@ -37,14 +37,14 @@ async def create_project(body: ProjectCreate, rt: RuntimeDep, user: CurrentUser,
 async def list_projects(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None
                         ) -> list[dict]:
     """Projects in your scope."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await projects.projects(session, user=user, commune_code=commune_code)
 
 
 @router.get("/projects/{project_id}", dependencies=[read_role])
 async def read_project(project_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A project with its boards, inspections and findings."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await projects.project(session, user=user, project_id=project_id)
 
 
@@ -82,7 +82,7 @@ async def list_findings(rt: RuntimeDep, user: CurrentUser, commune_code: Commune
                         breached: bool | None = None,
                         kind: Literal["finding", "recommendation"] | None = None) -> list[dict]:
     """Findings and recommendations with their answer state (`breached`: late or overdue)."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await projects.findings(session, user=user, commune_code=commune_code,
                                        breached=breached, kind=kind)
 

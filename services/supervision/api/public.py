@@ -96,6 +96,6 @@ async def commune_page(commune_code: Annotated[str, Path(pattern=r"^\d{5}$")], r
                        lang: Lang = None) -> HTMLResponse:
     """The commune's open projects, findings, recommendations and whether it answered in time."""
     lang = pages.language(lang)
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         view = await projects.public_commune(session, commune_code=commune_code)
     return pages.render("commune.html", lang=lang, c=view)

@@ -20,6 +20,6 @@ router = APIRouter(prefix="/v1", tags=["timeline"])
 async def get_timeline(household_id: str, rt: RuntimeDep, user: CurrentUser,
                        view: Literal["list", "tree"] = "list") -> schemas.Timeline:
     """Every event of one household, in order (`view=tree` nests each under its cause)."""
-    async with rt.sessions() as session:
+    async with rt.snapshot() as session:
         return await timeline_handlers.timeline(session, household_id=household_id, user=user,
                                                 tree=view == "tree")
