@@ -6,9 +6,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
+import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -91,6 +92,25 @@ class Principal:
     def communes_filter(self) -> tuple[str, ...] | None:
         """Scope codes to filter a listing by (None: everything)."""
         return None if self.national else self.scope
+
+    def covers_row(self, row: Any) -> bool:
+        """Whether a row with `commune_code` (and maybe `province_code`) is inside the scope."""
+        return self.covers(province_code=getattr(row, "province_code", None),
+                           commune_code=getattr(row, "commune_code", None))
+
+
+def actor_of(user: Principal | None) -> str | None:
+    """How an actor is recorded in history and events: `role:sub`."""
+    return None if user is None else f"{user.role}:{user.sub}"
+
+
+def scope_clause(user: Principal, table: sa.Table) -> sa.ColumnElement[bool]:
+    """WHERE clause limiting a listing of `table` (commune_code, province_code) to the caller's
+    scope (`true` for national scope)."""
+    codes = user.communes_filter()
+    if codes is None:
+        return sa.true()
+    return sa.or_(table.c.commune_code.in_(codes), table.c.province_code.in_(codes))
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -36,6 +36,11 @@ def invalid(field: str, message: str) -> Problem:
     return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
+def not_found(what: str, ident: str) -> Problem:
+    """404 — also the answer for ids outside the caller's scope (never 403, which would leak)."""
+    return Problem(404, f"no {what} {ident}")
+
+
 def problem_response(request: Request, status: int, detail: str, *, title: str | None = None,
                      type: str = "about:blank", headers: dict[str, str] | None = None,
                      **extra: Any) -> JSONResponse:

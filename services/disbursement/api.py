@@ -10,7 +10,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.disbursement.handlers import applications, groups, instructions, ledger, service_of
-from services.disbursement.handlers.common import not_found
 from services.disbursement.schemas import (
     ApplicationCreate,
     BudgetSet,
@@ -23,6 +22,7 @@ from services.disbursement.schemas import (
     Reschedule,
 )
 from shared.auth import CurrentUser, require_role
+from shared.problems import not_found
 from shared.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["disbursement"])

@@ -16,19 +16,15 @@ from services.disbursement.domain.programmes import ApplicantFacts
 from services.disbursement.handlers import instructions
 from services.disbursement.handlers.common import (
     Service,
-    actor_of,
-    covers,
     invalid,
     jsonable,
-    not_found,
     province_of,
     record_application_status,
-    scope_clause,
     violations_problem,
 )
 from services.disbursement.schemas import ApplicationCreate
-from shared.auth import Principal
-from shared.problems import Problem
+from shared.auth import Principal, actor_of, scope_clause
+from shared.problems import Problem, not_found
 
 A = tables.application
 H = tables.household
@@ -138,7 +134,7 @@ async def _refuse_if_open(session: AsyncSession, *, household_id: str, programme
 async def _locked(session: AsyncSession, user: Principal, application_id: str) -> Any:
     row = (await session.execute(sa.select(A).where(A.c.id == application_id)
                                  .with_for_update())).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise not_found("application", application_id)
     return row
 
@@ -227,7 +223,7 @@ async def reject(session: AsyncSession, svc: Service, *, user: Principal, applic
 async def read(session: AsyncSession, *, user: Principal, application_id: str) -> dict[str, Any]:
     """The application, its instruction and every status of both, with time and reason."""
     row = (await session.execute(sa.select(A).where(A.c.id == application_id))).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise not_found("application", application_id)
     history = (await session.execute(
         sa.select(tables.application_status.c.status, tables.application_status.c.at,
@@ -267,9 +263,7 @@ async def listing(session: AsyncSession, *, user: Principal, commune_code: str |
     i = tables.instruction
     q = (sa.select(A, i.c.id.label("instruction_id"), i.c.status.label("instruction_status"))
          .join(i, i.c.application_id == A.c.id, isouter=True))
-    scope = scope_clause(user, A)
-    if scope is not None:
-        q = q.where(scope)
+    q = q.where(scope_clause(user, A))
     for col, value in ((A.c.commune_code, commune_code), (A.c.status, status),
                        (A.c.programme_code, programme_code), (A.c.household_id, household_id)):
         if value is not None:

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.disbursement import domain, events, tables
 from services.disbursement.config import Settings
-from shared.auth import Principal
 from shared.envelope import Envelope, utcnow
 from shared.outbox import Outbox
 from shared.problems import Problem
@@ -83,30 +82,6 @@ def violations_problem(violations: list[domain.programmes.Violation]) -> Problem
                            for v in violations])
 
 
-def not_found(what: str, ident: str) -> Problem:
-    """404 (also for ids outside the caller's scope)."""
-    return Problem(404, f"no {what} {ident}")
-
-
-def actor_of(user: Principal | None) -> str | None:
-    """How the actor is recorded in history and events."""
-    return None if user is None else f"{user.role}:{user.sub}"
-
-
-def covers(user: Principal, row: Any) -> bool:
-    """Whether a row with commune_code/province_code is inside the caller's scope."""
-    return user.covers(province_code=getattr(row, "province_code", None),
-                       commune_code=getattr(row, "commune_code", None))
-
-
-def scope_clause(user: Principal, table: sa.Table) -> sa.ColumnElement[bool] | None:
-    """WHERE clause limiting a listing to the caller's scope (None: national)."""
-    codes = user.communes_filter()
-    if codes is None:
-        return None
-    return sa.or_(table.c.commune_code.in_(codes), table.c.province_code.in_(codes))
-
-
 async def province_of(session: AsyncSession, commune_code: str) -> str | None:
     """The commune's province, if eligibility events told us."""
     return await session.scalar(sa.select(tables.commune_area.c.province_code)
@@ -131,7 +106,7 @@ def now() -> datetime:
     return utcnow()
 
 
-__all__ = ["Service", "events", "invalid", "not_found"]
+__all__ = ["Service", "events", "invalid"]
 
 
 async def record_application_status(session: AsyncSession, *, application_id: str, status: str,

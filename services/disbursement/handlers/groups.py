@@ -10,19 +10,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.disbursement import domain, tables
-from services.disbursement.handlers.common import (
-    Service,
-    actor_of,
-    covers,
-    invalid,
-    jsonable,
-    not_found,
-    province_of,
-    scope_clause,
-)
+from services.disbursement.handlers.common import Service, invalid, jsonable, province_of
 from services.disbursement.handlers.instructions import ensure_budget
 from services.disbursement.schemas import BudgetSet, GroupCreate
-from shared.auth import Principal
+from shared.auth import Principal, actor_of, scope_clause
+from shared.problems import not_found
 
 G = tables.savings_group
 M = tables.group_member
@@ -48,7 +40,7 @@ async def add_member(session: AsyncSession, *, user: Principal, group_id: str,
     """Add a household of the group's village (known from eligibility's events)."""
     group = (await session.execute(sa.select(G).where(G.c.id == group_id).with_for_update())
              ).first()
-    if group is None or not covers(user, group):
+    if group is None or not user.covers_row(group):
         raise not_found("group", group_id)
     household = (await session.execute(sa.select(tables.household).where(
         tables.household.c.household_id == household_id))).first()
@@ -79,7 +71,7 @@ async def add_member(session: AsyncSession, *, user: Principal, group_id: str,
 async def read_group(session: AsyncSession, *, user: Principal, group_id: str) -> dict[str, Any]:
     """A group with its members and whether it takes applications."""
     group = (await session.execute(sa.select(G).where(G.c.id == group_id))).first()
-    if group is None or not covers(user, group):
+    if group is None or not user.covers_row(group):
         raise not_found("group", group_id)
     h = tables.household
     members = (await session.execute(
@@ -97,9 +89,7 @@ async def list_groups(session: AsyncSession, *, user: Principal, commune_code: s
                       village: str | None) -> list[dict[str, Any]]:
     """Groups in the caller's scope."""
     q = sa.select(G)
-    scope = scope_clause(user, G)
-    if scope is not None:
-        q = q.where(scope)
+    q = q.where(scope_clause(user, G))
     if commune_code:
         q = q.where(G.c.commune_code == commune_code)
     if village:

@@ -13,16 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.disbursement import domain, events, tables
 from services.disbursement.handlers.common import (
     Service,
-    actor_of,
-    covers,
     instruction_id_for,
     invalid,
-    not_found,
     record_application_status,
 )
-from shared.auth import Principal
+from shared.auth import Principal, actor_of
 from shared.envelope import Envelope, utcnow
-from shared.problems import Problem
+from shared.problems import Problem, not_found
 
 INS = tables.instruction
 # Application status that follows each final instruction status.
@@ -179,7 +176,7 @@ async def locked(session: AsyncSession, user: Principal, instruction_id: str) ->
     """The instruction, locked for update, or 404 (also outside the caller's scope)."""
     row = (await session.execute(sa.select(INS).where(INS.c.id == instruction_id)
                                  .with_for_update())).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise not_found("instruction", instruction_id)
     return row
 

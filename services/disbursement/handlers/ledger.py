@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.disbursement import domain, tables
-from services.disbursement.handlers.common import covers, jsonable, not_found, scope_clause
-from shared.auth import Principal
+from services.disbursement.handlers.common import jsonable
+from shared.auth import Principal, scope_clause
+from shared.problems import not_found
 
 L = tables.loan
 INS = tables.instruction
@@ -45,7 +46,7 @@ def loan_view(row: Any, *, today: date, with_schedule: bool) -> dict[str, Any]:
 async def read_loan(session: AsyncSession, *, user: Principal, instruction_id: str) -> dict[str, Any]:
     """One loan with its full schedule and repayments."""
     row = (await session.execute(sa.select(L).where(L.c.instruction_id == instruction_id))).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise not_found("loan", instruction_id)
     out = loan_view(row, today=date.today(), with_schedule=True)
     r = tables.repayment
@@ -59,9 +60,7 @@ async def list_loans(session: AsyncSession, *, user: Principal, commune_code: st
                      household_id: str | None, overdue: bool | None) -> list[dict[str, Any]]:
     """Loans in scope; `overdue=true` lists those with an unpaid instalment past its date."""
     q = sa.select(L)
-    scope = scope_clause(user, L)
-    if scope is not None:
-        q = q.where(scope)
+    q = q.where(scope_clause(user, L))
     if commune_code:
         q = q.where(L.c.commune_code == commune_code)
     if household_id:
@@ -78,9 +77,7 @@ async def reconciliation(session: AsyncSession, *, user: Principal, programme_co
                          commune_code: str | None) -> dict[str, Any]:
     """Counts and amounts per instruction status, and every mismatch with the partners' side."""
     where = []
-    scope = scope_clause(user, INS)
-    if scope is not None:
-        where.append(scope)
+    where.append(scope_clause(user, INS))
     if programme_code:
         where.append(INS.c.programme_code == programme_code)
     if commune_code:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.eligibility import domain, events
 from services.eligibility.config import Settings
 from services.eligibility.domain import programmes as programme_rules
-from shared.auth import Principal
 from shared.envelope import Envelope, utcnow
 from shared.outbox import Outbox
 from shared.problems import Problem
@@ -98,19 +97,9 @@ def service_of(rt: Runtime) -> Service:
     return rt.state["svc"]
 
 
-def not_found(what: str, ident: str) -> Problem:
-    """404 (also for ids outside the caller's scope)."""
-    return Problem(404, f"no {what} {ident}")
-
-
 def invalid(field: str, message: str) -> Problem:
     """422 naming the field."""
     return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
-
-
-def actor_of(user: Principal | None) -> str | None:
-    """How an actor is recorded."""
-    return None if user is None else f"{user.role}:{user.sub}"
 
 
 def jsonable(value: Any) -> Any:

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.eligibility import domain, schemas, tables
-from services.eligibility.handlers.common import Service, invalid, jsonable, not_found
+from services.eligibility.handlers.common import Service, invalid, jsonable
 from services.eligibility.handlers.deciding import programs_of, standing_of
-from shared.auth import Principal
+from shared.auth import Principal, scope_clause
+from shared.problems import not_found
 
 H = tables.household
 C = tables.classification
@@ -158,10 +159,7 @@ async def listing(session: AsyncSession, *, user: Principal, commune_code: str |
                   category: str | None, status: str | None, limit: int,
                   offset: int) -> list[dict[str, Any]]:
     """Classifications in the caller's scope (filters: commune, category, status), newest first."""
-    q = sa.select(C)
-    codes = user.communes_filter()
-    if codes is not None:
-        q = q.where(sa.or_(C.c.commune_code.in_(codes), C.c.province_code.in_(codes)))
+    q = sa.select(C).where(scope_clause(user, C))
     for col, value in ((C.c.commune_code, commune_code), (C.c.category, category),
                        (C.c.status, status)):
         if value is not None:

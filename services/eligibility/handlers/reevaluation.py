@@ -15,10 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.eligibility import domain, tables
-from services.eligibility.handlers.common import Service, actor_of, invalid, jsonable, not_found
+from services.eligibility.handlers.common import Service, invalid, jsonable
 from services.eligibility.handlers.deciding import Trigger, refresh
-from shared.auth import Principal
-from shared.problems import Problem
+from shared.auth import Principal, actor_of
+from shared.problems import Problem, not_found
 
 log = logging.getLogger("everydoor.eligibility.reevaluation")
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import domain, events, schemas, tables
+from shared import auth, problems
 from shared.auth import Principal
 from shared.envelope import Envelope
 from shared.outbox import Outbox
@@ -36,20 +37,12 @@ def invalid(violations: Sequence[domain.Violation]) -> Problem:
 
 def not_found(household_id: str) -> Problem:
     """404, also for households outside the caller's scope."""
-    return Problem(404, f"no household {household_id}")
+    return problems.not_found("household", household_id)
 
 
-def covers(user: Principal, row: Any) -> bool:
-    """Whether a household row is inside the caller's scope."""
-    return user.covers(province_code=row.province_code, commune_code=row.commune_code)
-
-
-def scope_clause(user: Principal) -> sa.ColumnElement[bool] | None:
-    """WHERE clause limiting households to the caller's scope (None: national)."""
-    codes = user.communes_filter()
-    if codes is None:
-        return None
-    return sa.or_(H.c.commune_code.in_(codes), H.c.province_code.in_(codes))
+def scope_clause(user: Principal) -> sa.ColumnElement[bool]:
+    """WHERE clause limiting households to the caller's scope."""
+    return auth.scope_clause(user, H)
 
 
 def is_uuid(value: str) -> bool:
@@ -189,7 +182,7 @@ async def national_id_conflicts(session: AsyncSession, *, national_ids: Sequence
     errors, visible = [], []
     for r in rows:
         field = fields[list(national_ids).index(r.national_id)]
-        if covers(user, r):
+        if user.covers_row(r):
             message = f"already registered in household {r.household_id}"
             visible.append(str(r.household_id))
         else:

@@ -21,7 +21,6 @@ from services.registry.handlers.common import (
     check_location,
     check_version,
     communes,
-    covers,
     household_read,
     invalid,
     load,
@@ -68,7 +67,7 @@ async def register(*, session: AsyncSession, outbox: Outbox, body: schemas.House
         taken = (await session.execute(sa.select(H.c.id, H.c.province_code, H.c.commune_code)
                                        .where(H.c.external_ref == body.external_ref))).first()
         if taken is not None:
-            named = f" by household {taken.id}" if covers(user, taken) else ""
+            named = f" by household {taken.id}" if user.covers_row(taken) else ""
             raise Problem(409, f"external_ref {body.external_ref} is already registered{named}",
                           errors=[{"field": "external_ref", "message": "already registered"}])
     await national_id_conflicts(
@@ -132,9 +131,7 @@ async def search(*, session: AsyncSession, user: Principal, commune_code: str | 
                  limit: int = 50) -> schemas.HouseholdPage:
     """Households in the caller's scope, filtered, in registration order, one page at a time."""
     query = sa.select(H).order_by(H.c.seq).limit(limit + 1)
-    scope = scope_clause(user)
-    if scope is not None:
-        query = query.where(scope)
+    query = query.where(scope_clause(user))
     if commune_code:
         query = query.where(H.c.commune_code == commune_code)
     if village:

@@ -14,7 +14,7 @@ from services.supervision.config import Settings
 from shared.auth import Principal
 from shared.envelope import Envelope, utcnow
 from shared.outbox import Outbox
-from shared.problems import Problem
+from shared.problems import Problem, not_found
 from shared.runtime import Runtime
 
 
@@ -54,30 +54,6 @@ def invalid(field: str, message: str, *, code: str = "invalid", **extra: Any) ->
 def conflict(message: str, **extra: Any) -> Problem:
     """409: the action does not fit the current state."""
     return Problem(409, message, **extra)
-
-
-def not_found(what: str, ident: str) -> Problem:
-    """404 (also for ids outside the caller's scope)."""
-    return Problem(404, f"no {what} {ident}")
-
-
-def actor_of(user: Principal | None) -> str | None:
-    """How the actor is recorded in history and events."""
-    return None if user is None else f"{user.role}:{user.sub}"
-
-
-def covers(user: Principal, row: Any) -> bool:
-    """Whether a row with commune_code/province_code is inside the caller's scope."""
-    return user.covers(province_code=getattr(row, "province_code", None),
-                       commune_code=getattr(row, "commune_code", None))
-
-
-def scope_clause(user: Principal, table: sa.Table) -> sa.ColumnElement[bool] | None:
-    """WHERE clause limiting a listing to the caller's scope (None: national)."""
-    codes = user.communes_filter()
-    if codes is None:
-        return None
-    return sa.or_(table.c.commune_code.in_(codes), table.c.province_code.in_(codes))
 
 
 async def province_of(session: AsyncSession, commune_code: str) -> str | None:

@@ -15,15 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.supervision import domain, events, tables
 from services.supervision.handlers.common import (
     Service,
-    actor_of,
     conflict,
-    covers,
     invalid,
     jsonable,
-    not_found,
     now,
     require_commune,
-    scope_clause,
 )
 from services.supervision.schemas import (
     ComplaintAssign,
@@ -32,9 +28,9 @@ from services.supervision.schemas import (
     ComplaintReject,
     ComplaintResolve,
 )
-from shared.auth import Principal
+from shared.auth import Principal, actor_of, scope_clause
 from shared.envelope import Envelope
-from shared.problems import Problem
+from shared.problems import Problem, not_found
 
 C, H, CONTACT = tables.complaint, tables.complaint_history, tables.complaint_contact
 P, ITEM = tables.posting, tables.posting_item
@@ -138,7 +134,7 @@ async def create(session: AsyncSession, svc: Service, *, user: Principal,
 async def _load(session: AsyncSession, user: Principal, complaint_id: str) -> Any:
     row = (await session.execute(sa.select(C).where(C.c.id == complaint_id)
                                  .with_for_update())).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise not_found("complaint", complaint_id)
     return row
 
@@ -264,9 +260,7 @@ async def listing(session: AsyncSession, *, user: Principal, commune_code: str |
     q = (sa.select(C, CONTACT.c.complaint_id.is_not(None).label("has_contact"))
          .join(CONTACT, CONTACT.c.complaint_id == C.c.id, isouter=True)
          .order_by(C.c.received_at.desc()).limit(min(limit, 1000)))
-    clause = scope_clause(user, C)
-    if clause is not None:
-        q = q.where(clause)
+    q = q.where(scope_clause(user, C))
     for column, value in ((C.c.commune_code, commune_code), (C.c.status, status),
                           (C.c.posting_id, posting_id), (C.c.household_id, household_id)):
         if value is not None:
@@ -279,7 +273,7 @@ async def listing(session: AsyncSession, *, user: Principal, commune_code: str |
 async def read(session: AsyncSession, *, user: Principal, complaint_id: str) -> dict[str, Any]:
     """One complaint with its history; the filer's contact only for those who handle it."""
     row = (await session.execute(sa.select(C).where(C.c.id == complaint_id))).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise not_found("complaint", complaint_id)
     out = view(row, at=now())
     out["history"] = [jsonable(h, drop=("id", "complaint_id")) for h in (await session.execute(

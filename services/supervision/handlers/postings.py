@@ -12,18 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.supervision import domain, events, tables
 from services.supervision.handlers.common import (
     Service,
-    actor_of,
     conflict,
-    covers,
     invalid,
     jsonable,
-    not_found,
     now,
     require_commune,
-    scope_clause,
 )
 from services.supervision.schemas import PostingApprove, PostingCreate
-from shared.auth import Principal
+from shared.auth import Principal, actor_of, scope_clause
+from shared.problems import not_found
 
 P, ITEM, C = tables.posting, tables.posting_item, tables.complaint
 
@@ -94,7 +91,7 @@ async def _load(session: AsyncSession, user: Principal | None, posting_id: str, 
                 lock: bool = False) -> Any:
     q = sa.select(P).where(P.c.id == posting_id)
     row = (await session.execute(q.with_for_update() if lock else q)).first()
-    if row is None or (user is not None and not covers(user, row)):
+    if row is None or (user is not None and not user.covers_row(row)):
         raise not_found("posting", posting_id)
     return row
 
@@ -214,9 +211,7 @@ async def listing(session: AsyncSession, *, user: Principal, commune_code: str |
                   status: str | None, limit: int = 100) -> list[dict[str, Any]]:
     """Postings in the caller's scope, newest first."""
     q = sa.select(P).order_by(P.c.created_at.desc()).limit(min(limit, 500))
-    clause = scope_clause(user, P)
-    if clause is not None:
-        q = q.where(clause)
+    q = q.where(scope_clause(user, P))
     if commune_code:
         q = q.where(P.c.commune_code == commune_code)
     if status:

@@ -12,15 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.supervision import domain, tables
 from services.supervision.handlers.common import (
     Service,
-    actor_of,
     conflict,
-    covers,
     invalid,
     jsonable,
-    not_found,
     now,
     require_commune,
-    scope_clause,
 )
 from services.supervision.schemas import (
     BoardCreate,
@@ -29,7 +25,8 @@ from services.supervision.schemas import (
     InspectionCreate,
     ProjectCreate,
 )
-from shared.auth import Principal
+from shared.auth import Principal, actor_of, scope_clause
+from shared.problems import not_found
 
 PR, B, INS, F = tables.project, tables.board, tables.inspection, tables.finding
 
@@ -86,7 +83,7 @@ async def _finding(session: AsyncSession, svc: Service, *, board: Any, kind: str
 
 async def _board(session: AsyncSession, user: Principal, board_id: str, field: str) -> Any:
     row = (await session.execute(sa.select(B).where(B.c.id == board_id))).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise invalid(field, f"no board {board_id}", code="unknown_board")
     return row
 
@@ -95,7 +92,7 @@ async def inspect(session: AsyncSession, svc: Service, *, user: Principal, proje
                   body: InspectionCreate) -> dict[str, Any]:
     """Record an inspection by the project's board, with its checklist and findings."""
     project = (await session.execute(sa.select(PR).where(PR.c.id == project_id))).first()
-    if project is None or not covers(user, project):
+    if project is None or not user.covers_row(project):
         raise not_found("project", project_id)
     board = await _board(session, user, body.board_id, "board_id")
     if board.project_id != project_id:
@@ -121,7 +118,7 @@ async def recommend(session: AsyncSession, svc: Service, *, user: Principal, boa
                     body: FindingIn) -> str:
     """A People's Inspection Board recommendation on the programme itself."""
     board = (await session.execute(sa.select(B).where(B.c.id == board_id))).first()
-    if board is None or not covers(user, board):
+    if board is None or not user.covers_row(board):
         raise not_found("board", board_id)
     if board.kind != "peoples_inspection":
         raise conflict(f"board {board_id} supervises a project: record its findings with an "
@@ -135,7 +132,7 @@ async def answer(session: AsyncSession, *, user: Principal, finding_id: str,
     """The commune answers a finding or recommendation (once)."""
     row = (await session.execute(sa.select(F).where(F.c.id == finding_id)
                                  .with_for_update())).first()
-    if row is None or not covers(user, row):
+    if row is None or not user.covers_row(row):
         raise not_found("finding", finding_id)
     if row.answered_at is not None:
         raise conflict(f"finding {finding_id} was answered on {row.answered_at.isoformat()}")
@@ -160,9 +157,7 @@ async def findings(session: AsyncSession, *, user: Principal, commune_code: str 
                    breached: bool | None = None, kind: str | None = None) -> list[dict[str, Any]]:
     """Findings and recommendations in the caller's scope, newest first."""
     q = sa.select(F).order_by(F.c.raised_at.desc()).limit(500)
-    clause = scope_clause(user, F)
-    if clause is not None:
-        q = q.where(clause)
+    q = q.where(scope_clause(user, F))
     if commune_code:
         q = q.where(F.c.commune_code == commune_code)
     if kind:
@@ -175,7 +170,7 @@ async def project(session: AsyncSession, *, user: Principal | None, project_id: 
                   ) -> dict[str, Any]:
     """A project, its boards, inspections and findings."""
     row = (await session.execute(sa.select(PR).where(PR.c.id == project_id))).first()
-    if row is None or (user is not None and not covers(user, row)):
+    if row is None or (user is not None and not user.covers_row(row)):
         raise not_found("project", project_id)
     out = jsonable(row)
     out["project_id"] = out.pop("id")
@@ -192,9 +187,7 @@ async def projects(session: AsyncSession, *, user: Principal, commune_code: str 
                    ) -> list[dict[str, Any]]:
     """Projects in the caller's scope."""
     q = sa.select(PR).order_by(PR.c.created_at.desc()).limit(500)
-    clause = scope_clause(user, PR)
-    if clause is not None:
-        q = q.where(clause)
+    q = q.where(scope_clause(user, PR))
     if commune_code:
         q = q.where(PR.c.commune_code == commune_code)
     out = []

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision import schemas, tables
-from services.supervision.handlers.common import not_found
 from shared.auth import Principal
+from shared.problems import not_found
 
 T = tables.timeline_entry
 
