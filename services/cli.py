@@ -43,7 +43,7 @@ def bank_partner_process(*, env: dict[str, str], home: Path,
         log_path=home / "logs" / "bank_partner.log")
 
 
-def urls_from(args: argparse.Namespace) -> Urls:
+def service_urls() -> Urls:
     """Service base URLs: the default ports, or EVERYDOOR_<SERVICE>_URL."""
     return Urls(**{name: os.environ.get(f"EVERYDOOR_{name.upper()}_URL",
                                         f"http://127.0.0.1:{port}")
@@ -96,7 +96,7 @@ def print_tour(urls: Urls, state: dict) -> None:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Seed more demo households into the running platform."""
-    urls = urls_from(args)
+    urls = service_urls()
     state = do_seed(urls, households=args.households,
                     golden=not seed_file().exists() or args.golden)
     print_tour(urls, state)
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\n  state, logs, spans: {home}")
         print("  a token:   .venv/bin/everydoor token --role commune_officer --scope 01001")
         print("             (or: make token ROLE=commune_officer SCOPE=01001)")
-        urls = urls_from(args)
+        urls = service_urls()
         if not args.no_seed:
             if not seed_file().exists():
                 print(f"\nseeding the demo commune ({args.households} households)…", flush=True)

@@ -77,13 +77,8 @@ def wait_for(probe: Callable[[], T | None], *, what: str, timeout: float = 120.0
 
 
 def items(body: Any) -> list[dict[str, Any]]:
-    """The rows of a list response, whether a bare list or `{items: [...]}`."""
-    if isinstance(body, list):
-        return body
-    for key in ("items", "households", "classifications", "complaints", "applications", "data"):
-        if isinstance(body, dict) and isinstance(body.get(key), list):
-            return body[key]
-    return []
+    """The rows of a list response: a bare list, or `{items: [...]}` for cursor-paged ones."""
+    return body if isinstance(body, list) else body["items"]
 
 
 class Client:
@@ -122,7 +117,7 @@ def import_households(c: Client, lines: list[dict[str, Any]]) -> tuple[int, int]
     body = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
     job = c.call("POST", f"{c.urls.registry}/v1/imports", role="commune_officer", content=body,
                  headers={"Content-Type": "application/x-ndjson"})
-    job_id = job.get("import_id") or job.get("id")
+    job_id = job["import_id"]
 
     def done() -> dict[str, Any] | None:
         state = c.call("GET", f"{c.urls.registry}/v1/imports/{job_id}", role="commune_officer")
@@ -159,14 +154,6 @@ def classification(c: Client, household_id: str) -> dict[str, Any] | None:
     return resp.json() if resp.status_code == 200 else None
 
 
-def classified_count(c: Client) -> int:
-    """How many classifications eligibility holds for the commune."""
-    body = c.call("GET", f"{c.urls.eligibility}/v1/classifications", role="commune_officer",
-                  params={"commune_code": c.commune, "limit": 1000})
-    total = body.get("total") if isinstance(body, dict) else None
-    return int(total) if total is not None else len(items(body))
-
-
 def classified_households(c: Client) -> list[str]:
     """Ids of every household eligibility has classified in the commune (paged)."""
     out: list[str] = []
@@ -188,19 +175,19 @@ def supervision_saw_decision(c: Client, household_id: str) -> bool:
         e["type"] == "eligibility.classification.decided.v1" for e in resp.json()["events"])
 
 
-def run_posting(c: Client, *, golden_id: str) -> str:
+def run_posting(c: Client) -> str:
     """Post the list, take a resident's complaint through the public form, resolve, approve."""
     posting = c.call("POST", f"{c.urls.supervision}/v1/postings", role="commune_officer",
                      json={"commune_code": c.commune, "review_round": REVIEW_ROUND})
-    posting_id = str(posting.get("posting_id") or posting.get("id"))
-    form = {"category": "wrongly_excluded", "household_ref": "not_on_list",
+    posting_id = str(posting["posting_id"])
+    form = {"category": "wrongly_excluded", "household": "not_on_list",
             "text": "Nhà ông Lò Văn Sính ở thôn Nà Lừa rất khó khăn nhưng không có tên trong danh sách."}
     resp = c.http.post(f"{c.urls.supervision}/public/postings/{posting_id}/complaints", data=form)
     if resp.status_code >= 400:
         raise SeedError(f"public complaint form → {resp.status_code}: {resp.text[:300]}")
     for complaint in items(c.call("GET", f"{c.urls.supervision}/v1/complaints",
                                   role="commune_officer", params={"commune_code": c.commune})):
-        cid = complaint.get("complaint_id") or complaint.get("id")
+        cid = complaint["complaint_id"]
         if complaint.get("status") in ("resolved", "rejected", "closed"):
             continue
         c.call("POST", f"{c.urls.supervision}/v1/complaints/{cid}/assign", role="commune_officer",
@@ -285,14 +272,18 @@ def seed(urls: Urls, *, households: int, commune: str = COMMUNE, start: int = 0,
         golden_id = register_golden(c)
         result.golden_household_id = golden_id
         wait_for(lambda: classification(c, golden_id), what="the golden household's classification")
-        result.classified = wait_for(
-            lambda: (n := classified_count(c)) >= result.imported and n,
-            what="eligibility to classify every imported household", timeout=300)
+        def all_classified() -> list[str] | None:
+            ids = classified_households(c)
+            return ids if len(ids) > result.imported else None  # + the golden household
+
+        classified = wait_for(all_classified, what="eligibility to classify every household",
+                              timeout=300)
+        result.classified = len(classified)
         log(f"  eligibility classified {result.classified} households")
-        for hid in classified_households(c):  # the posting snapshots what supervision has seen
+        for hid in classified:  # the posting snapshots what supervision has seen
             wait_for(partial(supervision_saw_decision, c, hid),
                      what=f"supervision to see the decision on {hid}", timeout=120)
-        result.posting_id = run_posting(c, golden_id=golden_id)
+        result.posting_id = run_posting(c)
         wait_for(lambda: (cl := classification(c, golden_id)) and cl.get("status") == "recognized",
                  what="the approved posting to be recognized")
         log(f"  posting {result.posting_id} approved; classifications recognized")

@@ -107,8 +107,7 @@ class Officers:
 
     async def programs(self, household_id: str) -> dict[str, dict[str, Any]]:
         body = await self.get_or_none("eligibility", f"/v1/households/{household_id}/programs")
-        rows = body.get("programs", body) if isinstance(body, dict) else (body or [])
-        return {p.get("program_code") or p.get("code"): p for p in rows}
+        return {p["program_code"]: p for p in (body or {}).get("programs", [])}
 
     async def register(self, n: int, head: str, income: int, deprived: set[str]) -> str:
         created = await self.call("POST", "registry", "/v1/households", headers=self.officer,
@@ -172,8 +171,7 @@ class Officers:
         assert r.status_code in (200, 201, 303), r.text
         listed = await self.call("GET", "supervision", "/v1/complaints", headers=self.officer,
                                  params={"commune_code": COMMUNE})
-        rows = listed.get("items", listed) if isinstance(listed, dict) else listed
-        mine = [c for c in rows if c.get("posting_id") == posting_id]
+        mine = [c for c in listed if c.get("posting_id") == posting_id]
         assert len(mine) == 1 and mine[0]["category"] == "wrongly_excluded"
         cid = mine[0]["complaint_id"]
         await self.call("POST", "supervision", f"/v1/complaints/{cid}/assign",
