@@ -1,5 +1,7 @@
-"""Batched, idempotent consumer: getmany → one transaction per batch, a savepoint per event,
-inbox `(consumer, ce_id)`, offsets committed after the DB commit, retry then dead letter."""
+"""Set-based, idempotent consumer: getmany → one transaction per batch, one inbox insert for the
+whole batch, handlers that take every event of their type at once, one outbox insert and one
+NOTIFY per batch, offsets committed after the DB commit. A failing batch run falls back to one
+savepoint per event (for that run only), so one bad event is dead-lettered and the rest applied."""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from pydantic import BaseModel, ValidationError
@@ -22,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import PlatformTables
 from shared.envelope import Envelope, EnvelopeError
-from shared.outbox import Outbox
+from shared.outbox import Outbox, buffering
 from shared.telemetry import Metrics, context_from
 
 log = logging.getLogger("everydoor.consumer")
@@ -33,7 +36,8 @@ DLQ_SUFFIX = ".dlq"
 
 @dataclass
 class EventContext:
-    """What a handler gets: the open session, the event, and a way to emit caused events."""
+    """What a per-event handler gets: the open session, the event, and a way to emit caused
+    events (buffered by the consumer and written with the batch's one outbox insert)."""
 
     session: AsyncSession
     event: Envelope
@@ -48,16 +52,54 @@ class EventContext:
         return env
 
 
+@dataclass(frozen=True)
+class Item:
+    """One claimed event of a batch: its envelope, validated payload, and where it came from."""
+
+    event: Envelope
+    payload: Any
+    topic: str
+
+
+@dataclass
+class BatchContext:
+    """What a set-based handler gets: the open session and the batch's events of its types, in
+    partition order (one household's events keep their order)."""
+
+    session: AsyncSession
+    items: list[Item]
+    outbox: Outbox
+
+    def context(self, item: Item) -> EventContext:
+        """A per-event context for one item (emits still go into the batch's outbox insert)."""
+        return EventContext(session=self.session, event=item.event, outbox=self.outbox,
+                            topic=item.topic)
+
+
 HandlerFn = Callable[[EventContext, Any], Awaitable[None]]
+BatchFn = Callable[[BatchContext], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Handler:
-    """Handles one event type; `model` validates the payload (None: the raw dict)."""
+    """Handles event types; `model` validates the payload (None: the raw dict).
 
-    fn: HandlerFn
+    `fn` takes one event; `batch` (preferred) takes every event of the batch at once and does a
+    constant number of statements for them. Raise DeadLetter for an event that can never succeed.
+    """
+
+    fn: HandlerFn | None = None
     model: type[BaseModel] | None = None
     upcast: Callable[[dict], dict] | None = None
+    batch: BatchFn | None = None
+
+    async def __call__(self, ctx: BatchContext) -> None:
+        if self.batch is not None:
+            await self.batch(ctx)
+            return
+        assert self.fn is not None
+        for item in ctx.items:
+            await self.fn(ctx.context(item), item.payload)
 
 
 @dataclass
@@ -81,6 +123,19 @@ def transient(exc: BaseException) -> bool:
 
 class DeadLetter(Exception):
     """Raised by a handler for an event that can never succeed (no retry)."""
+
+
+_CLAIM = sa.text(
+    "INSERT INTO inbox (consumer, event_id, topic) "
+    "SELECT :consumer, e, t FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[])) AS u(e, t) "
+    "ON CONFLICT DO NOTHING RETURNING event_id")
+
+
+@dataclass
+class _Parsed:
+    record: ConsumerRecord
+    handler: Handler
+    item: Item
 
 
 class Consumer:
@@ -123,7 +178,8 @@ class Consumer:
             await self.kafka.stop()
 
     async def run(self) -> None:
-        """Poll, handle, commit — forever."""
+        """Poll, handle, commit — forever. A failed commit (a rebalance took the partitions)
+        ends the batch, never the loop: the new owner re-reads it and the inbox absorbs it."""
         if self.kafka is None:
             await self.start()
         assert self.kafka is not None
@@ -140,108 +196,219 @@ class Consumer:
                     raise
                 except Exception:
                     log.exception("%s: batch failed, will re-read it", self.name)
-                    for tp, records in batch.items():
-                        self.kafka.seek(tp, records[0].offset)
+                    self._rewind(batch)
                     # Jitter: two transactions that deadlocked should not collide again in step.
                     await asyncio.sleep(random.uniform(0.2, 1.0))
                     continue
-                await self.kafka.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+                try:
+                    await self.kafka.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+                except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+                    log.warning("%s: offset commit failed (%r); the batch is applied and will be "
+                                "skipped as duplicates when read again", self.name, exc)
         finally:
             await self.stop()
 
-    async def handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """One DB transaction for the whole batch; a savepoint per event."""
-        async with self.sessions() as session, session.begin():
-            for records in batch.values():
-                for record in records:
-                    await self.handle_record(session, record)
+    def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assert self.kafka is not None
+        assigned = self.kafka.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:
+                self.kafka.seek(tp, records[0].offset)
 
-    async def handle_record(self, session: AsyncSession, record: ConsumerRecord) -> str:
-        """Handle one record inside the batch transaction; return its outcome."""
-        headers = list(record.headers or ())
+    async def handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """One DB transaction and one process span for the whole batch."""
+        async with self.sessions() as session, session.begin():
+            await self.process(session, list(batch.values()))
+
+    async def process(self, session: AsyncSession,
+                      partitions: Sequence[Sequence[ConsumerRecord]]) -> dict[str, int]:
+        """Handle records (grouped by partition, in offset order) inside `session`'s transaction;
+        return the count of each outcome."""
+        outcomes: dict[str, int] = {}
+        parsed: list[list[_Parsed]] = []
+        invalid: list[tuple[ConsumerRecord, str | None, str]] = []  # record, event id, reason
+        for records in partitions:
+            mine: list[_Parsed] = []
+            for record in records:
+                if self._parse(record, mine, invalid) == "ignored":
+                    outcomes["ignored"] = outcomes.get("ignored", 0) + 1
+                    self._count(record.topic, "ignored")
+            parsed.append(mine)
+        for record, event_id, reason in invalid:
+            if event_id is None:  # unparseable: keyed by its position, it has no id
+                await self.dead_letter(session, record, event_id=None, reason=reason, attempts=1)
+                outcomes["dead_lettered"] = outcomes.get("dead_lettered", 0) + 1
+                self._count(record.topic, "dead_lettered")
+        invalid = [i for i in invalid if i[1] is not None]
+        fresh = await self._claim_many(
+            session, [(p.item.event.id, p.record.topic) for ps in parsed for p in ps]
+            + [(event_id or "", record.topic) for record, event_id, _ in invalid])
+        for record, event_id, reason in invalid:
+            outcome = "duplicate"
+            if event_id in fresh:
+                fresh.discard(event_id)
+                await self.dead_letter(session, record, event_id=event_id, reason=reason,
+                                       attempts=1)
+                outcome = "dead_lettered"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            self._count(record.topic, outcome)
+        todo: list[list[_Parsed]] = []
+        for ps in parsed:
+            keep = []
+            for p in ps:
+                if p.item.event.id in fresh:
+                    fresh.discard(p.item.event.id)  # a second copy in the same batch: duplicate
+                    keep.append(p)
+                else:
+                    outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1
+                    self._count(p.record.topic, "duplicate")
+            todo.append(keep)
+        items = [p for ps in todo for p in ps]
+        if items:
+            with self._span(items):
+                for handler, stage in _stages(todo):
+                    for outcome, n in (await self._run(session, handler, stage)).items():
+                        outcomes[outcome] = outcomes.get(outcome, 0) + n
+        await self.outbox.notify_written(session)
+        return outcomes
+
+    def _parse(self, record: ConsumerRecord, into: list[_Parsed],
+               invalid: list[tuple[ConsumerRecord, str | None, str]]) -> str | None:
+        """Parse and validate one record into `into` (or `invalid`, with the reason); return
+        "ignored" for a type nobody here handles."""
         try:
-            event = Envelope.from_kafka(headers, record.value)
+            event = Envelope.from_kafka(list(record.headers or ()), record.value)
         except EnvelopeError as exc:
-            await self.dead_letter(session, record, event_id=None, reason=f"unparseable: {exc}",
-                                   attempts=1)
-            return self._count(record, "dead_lettered")
+            invalid.append((record, None, f"unparseable: {exc}"))
+            return None
         handler = self.spec.handlers.get(event.type) or self.spec.handlers.get("*")
         if handler is None:
-            return self._count(record, "ignored")
-        data = handler.upcast(event.data) if handler.upcast else event.data
-        payload: Any = data
-        if handler.model is not None:
-            try:
+            return "ignored"
+        try:
+            data = handler.upcast(event.data) if handler.upcast else event.data
+            payload: Any = data
+            if handler.model is not None:
                 payload = handler.model.model_validate(data)
-            except ValidationError as exc:
-                if await self._seen(session, event.id):
-                    return self._count(record, "duplicate")
-                reason = "schema-invalid: " + "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-                )
-                await self.dead_letter(session, record, event_id=event.id, reason=reason, attempts=1)
-                return self._count(record, "dead_lettered")
-        parent = context_from(event.traceparent, event.tracestate)
-        parent_span = trace.get_current_span(parent).get_span_context() if parent else None
-        links = [Link(parent_span)] if parent_span and parent_span.is_valid else []
+        except ValidationError as exc:
+            reason = "schema-invalid: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            invalid.append((record, event.id, reason))
+            return None
+        into.append(_Parsed(record=record, handler=handler,
+                            item=Item(event=event, payload=payload, topic=record.topic)))
+        return None
+
+    def _span(self, items: list[_Parsed]) -> Any:
+        """One process span for the batch (messaging conventions): a child of the producer
+        context when there is one event, and a link to every event's context."""
+        links: list[Link] = []
+        parent = None
+        for p in items:
+            ctx = context_from(p.item.event.traceparent, p.item.event.tracestate)
+            if ctx is None:
+                continue
+            span_ctx = trace.get_current_span(ctx).get_span_context()
+            if span_ctx.is_valid:
+                links.append(Link(span_ctx, {"messaging.message.id": p.item.event.id}))
+            if len(items) == 1:
+                parent = ctx
+        topics = sorted({p.record.topic for p in items})
+        attributes: dict[str, Any] = {
+            "messaging.system": "kafka", "messaging.operation.type": "process",
+            "messaging.destination.name": topics[0] if len(topics) == 1 else ",".join(topics),
+            "messaging.consumer.group.name": self.group_id,
+            "messaging.batch.message_count": len(items)}
+        if len(items) == 1:
+            attributes["messaging.message.id"] = items[0].item.event.id
+            attributes["cloudevents.event_type"] = items[0].item.event.type
+        name = f"{topics[0]} process" if len(topics) == 1 else "process"
+        return tracer.start_as_current_span(name, context=parent, kind=SpanKind.CONSUMER,
+                                            links=links, attributes=attributes)
+
+    async def _run(self, session: AsyncSession, handler: Handler,
+                   stage: list[_Parsed]) -> dict[str, int]:
+        """Apply one handler to its events at once; if that fails for a reason other than a
+        transient one, isolate the failing event with a savepoint per event."""
+        try:
+            async with session.begin_nested():
+                with buffering(session):
+                    await handler(BatchContext(session=session, outbox=self.outbox,
+                                               items=[p.item for p in stage]))
+                    await self._flush(session)
+        except Exception as exc:
+            if transient(exc):
+                raise  # the whole batch rolls back and is read again: not the events' fault
+            if len(stage) > 1 or not isinstance(exc, DeadLetter):
+                log.warning("%s: a batch of %d failed (%r); isolating the event", self.name,
+                            len(stage), exc)
+            outcomes: dict[str, int] = {}
+            for p in stage:
+                outcome = await self._one(session, handler, p)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            return outcomes
+        for p in stage:
+            self._count(p.record.topic, "processed")
+        return {"processed": len(stage)}
+
+    async def _one(self, session: AsyncSession, handler: Handler, p: _Parsed) -> str:
+        """One event in its own savepoint: retried, then dead-lettered with its reason."""
         last_error: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
-            with tracer.start_as_current_span(
-                f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, links=links,
-                attributes={"messaging.system": "kafka", "messaging.operation.type": "process",
-                            "messaging.destination.name": record.topic,
-                            "messaging.consumer.group.name": self.group_id,
-                            "messaging.message.id": event.id, "cloudevents.event_type": event.type,
-                            "everydoor.attempt": attempt},
-            ) as span:
-                try:
-                    async with session.begin_nested():
-                        if not await self._claim(session, event.id, record.topic):
-                            return self._count(record, "duplicate")
-                        ctx = EventContext(session=session, event=event, outbox=self.outbox,
-                                           topic=record.topic)
-                        await handler.fn(ctx, payload)
-                    return self._count(record, "processed")
-                except DeadLetter as exc:
-                    span.set_status(Status(StatusCode.ERROR, str(exc)))
-                    await self.dead_letter(session, record, event_id=event.id, reason=str(exc),
-                                           attempts=attempt)
-                    return self._count(record, "dead_lettered")
-                except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered with reason
-                    if transient(exc):
-                        raise  # the whole batch rolls back and is read again: not the event's fault
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, str(exc)))
-                    last_error = exc
-                    log.warning("%s: %s attempt %d failed: %r", self.name, event.id, attempt, exc)
-        await self.dead_letter(session, record, event_id=event.id,
+            try:
+                async with session.begin_nested():
+                    with buffering(session):
+                        await handler(BatchContext(session=session, outbox=self.outbox,
+                                                   items=[p.item]))
+                        await self._flush(session)
+                return self._count(p.record.topic, "processed")
+            except DeadLetter as exc:
+                await self.dead_letter(session, p.record, event_id=p.item.event.id,
+                                       reason=str(exc), attempts=attempt)
+                return self._count(p.record.topic, "dead_lettered")
+            except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered with reason
+                if transient(exc):
+                    raise
+                span = trace.get_current_span()
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                last_error = exc
+                log.warning("%s: %s attempt %d failed: %r", self.name, p.item.event.id, attempt,
+                            exc)
+        await self.dead_letter(session, p.record, event_id=p.item.event.id,
                                reason=f"handler failed: {last_error!r}", attempts=self.max_attempts)
-        return self._count(record, "dead_lettered")
+        return self._count(p.record.topic, "dead_lettered")
 
-    def _count(self, record: ConsumerRecord, outcome: str) -> str:
-        self.metrics.events_processed.labels(self.name, record.topic, outcome).inc()
+    async def _flush(self, session: AsyncSession) -> None:
+        """Write the buffered outbox rows with one insert."""
+        await self.outbox.flush(session)
+
+    def _count(self, topic: str, outcome: str) -> str:
+        self.metrics.events_processed.labels(self.name, topic, outcome).inc()
         return outcome
 
-    async def _claim(self, session: AsyncSession, event_id: str, topic: str,
-                     outcome: str = "processed") -> bool:
-        inbox = self.tables.inbox
-        inserted = await session.execute(
-            pg_insert(inbox).values(consumer=self.name, event_id=event_id, topic=topic,
-                                    outcome=outcome)
-            .on_conflict_do_nothing().returning(inbox.c.event_id)
-        )
-        return inserted.first() is not None
+    async def _claim_many(self, session: AsyncSession, claims: list[tuple[str, str]]) -> set[str]:
+        """Insert every event id into the inbox with one statement; return the new ones."""
+        if not claims:
+            return set()
+        inserted = await session.execute(_CLAIM, {
+            "consumer": self.name, "ids": [c[0] for c in claims], "topics": [c[1] for c in claims]})
+        return {r[0] for r in inserted}
 
-    async def _seen(self, session: AsyncSession, event_id: str) -> bool:
+    async def _mark_dead(self, session: AsyncSession, event_id: str, topic: str) -> bool:
+        """Record the event as dead-lettered in the inbox; False if it already was."""
         inbox = self.tables.inbox
-        return (await session.scalar(sa.select(sa.literal(1)).where(
-            inbox.c.consumer == self.name, inbox.c.event_id == event_id))) is not None
+        stmt = pg_insert(inbox).values(consumer=self.name, event_id=event_id, topic=topic,
+                                       outcome="dead_lettered")
+        done = await session.execute(stmt.on_conflict_do_update(
+            index_elements=[inbox.c.consumer, inbox.c.event_id], set_={"outcome": "dead_lettered"},
+            where=inbox.c.outcome != "dead_lettered").returning(inbox.c.event_id))
+        return done.first() is not None
 
     async def dead_letter(self, session: AsyncSession, record: ConsumerRecord, *,
                           event_id: str | None, reason: str, attempts: int) -> None:
         """Record the dead letter and publish it to `<topic>.dlq` through the outbox."""
         key = event_id or f"{record.topic}:{record.partition}:{record.offset}"
-        if not await self._claim(session, key, record.topic, outcome="dead_lettered"):
+        if not await self._mark_dead(session, key, record.topic):
             return  # already dead-lettered on an earlier delivery
         headers = list(record.headers or ())
         await session.execute(sa.insert(self.tables.dead_letter).values(
@@ -288,4 +455,30 @@ class Consumer:
                 serialized_key_size=-1, serialized_value_size=-1,
                 headers=tuple((k, v.encode()) for k, v in row.headers),
             )
-            return await self.handle_record(session, record)
+            outcomes = await self.process(session, [[record]])
+            return next(iter(outcomes), "ignored")
+
+
+def _stages(partitions: list[list[_Parsed]]) -> list[tuple[Handler, list[_Parsed]]]:
+    """Group events into handler calls without reordering any key: each partition is cut into
+    runs of one handler; the k-th runs of all partitions are merged by handler (partitions hold
+    disjoint keys), and stage k runs before stage k+1."""
+    runs_by_partition: list[list[list[_Parsed]]] = []
+    for ps in partitions:
+        runs: list[list[_Parsed]] = []
+        for p in ps:
+            if runs and runs[-1][-1].handler is p.handler:
+                runs[-1].append(p)
+            else:
+                runs.append([p])
+        runs_by_partition.append(runs)
+    stages: list[tuple[Handler, list[_Parsed]]] = []
+    depth = max((len(r) for r in runs_by_partition), default=0)
+    for k in range(depth):
+        merged: dict[int, tuple[Handler, list[_Parsed]]] = {}
+        for runs in runs_by_partition:
+            if k < len(runs):
+                handler = runs[k][0].handler
+                merged.setdefault(id(handler), (handler, []))[1].extend(runs[k])
+        stages.extend(merged.values())
+    return stages

@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.db import PlatformTables
@@ -27,6 +29,24 @@ tracer = trace.get_tracer("everydoor.outbox")
 CORRELATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
+
+_BUFFER = "everydoor.outbox.buffer"
+_WRITTEN = "everydoor.outbox.written"
+
+
+@contextlib.contextmanager
+def buffering(session: AsyncSession) -> Iterator[None]:
+    """Inside the block, `Outbox.add` collects rows on the session instead of inserting them;
+    `Outbox.flush` writes them with one statement (a consumer batch: one insert, one NOTIFY)."""
+    previous = session.info.get(_BUFFER)
+    session.info[_BUFFER] = []
+    try:
+        yield
+    finally:
+        if previous is None:
+            session.info.pop(_BUFFER, None)
+        else:
+            session.info[_BUFFER] = previous
 
 
 def channel(service: str) -> str:
@@ -44,8 +64,14 @@ class Outbox:
 
     def new(self, *, type: str, data: dict, subject: str | None = None,
             correlation_id: str | None = None, causation: Envelope | None = None) -> Envelope:
-        """An envelope from this service, carrying the current trace context."""
-        trace_headers = current_trace_headers()
+        """An envelope from this service, carrying the trace context of its cause (so a batch
+        keeps every event in the trace of the request that started it), else the current one."""
+        if causation is not None and causation.traceparent:
+            trace_headers = {"traceparent": causation.traceparent}
+            if causation.tracestate:
+                trace_headers["tracestate"] = causation.tracestate
+        else:
+            trace_headers = current_trace_headers()
         if causation is not None:
             correlation_id = causation.correlation_id or causation.id
         elif correlation_id is None:
@@ -73,21 +99,45 @@ class Outbox:
 
     async def add(self, session: AsyncSession, topic: str, *events: Envelope) -> None:
         """Insert events into the outbox inside `session`'s transaction, and wake the relay."""
-        if not events:
-            return
-        await session.execute(sa.insert(self.table), self.rows(topic, events))
-        await self.notify(session)
+        if events:
+            await self._write(session, self.rows(topic, events))
 
     async def add_raw(self, session: AsyncSession, *, topic: str, event_id: str, type: str,
                       key: bytes | None, headers: list[tuple[str, bytes]], value: bytes | None) -> None:
         """Insert an arbitrary record (dead letters: the bytes may not be JSON)."""
-        await session.execute(sa.insert(self.table).values(
-            event_id=event_id, topic=topic, key=key.decode(errors="replace") if key else None,
-            type=type, subject=None,
-            headers=[[k, (v or b"").decode(errors="replace")] for k, v in headers],
-            value=value or b"",
-        ))
+        await self._write(session, [{
+            "event_id": event_id, "topic": topic,
+            "key": key.decode(errors="replace") if key else None, "type": type, "subject": None,
+            "correlation_id": None, "causation_id": None, "traceparent": None,
+            "tracestate": None,
+            "headers": [[k, (v or b"").decode(errors="replace")] for k, v in headers],
+            "value": value or b"",
+        }])
+
+    async def _write(self, session: AsyncSession, rows: list[dict]) -> None:
+        buffer = session.info.get(_BUFFER)
+        if buffer is not None:
+            buffer.extend(rows)
+            return
+        await session.execute(sa.insert(self.table), rows)
         await self.notify(session)
+
+    async def flush(self, session: AsyncSession) -> int:
+        """Write the rows buffered on `session` with one insert; the NOTIFY waits for
+        `notify_written`. Returns how many rows were written."""
+        buffer = session.info.get(_BUFFER)
+        if not buffer:
+            return 0
+        rows = list(buffer)
+        buffer.clear()
+        await session.execute(sa.insert(self.table), rows)
+        session.info[_WRITTEN] = True
+        return len(rows)
+
+    async def notify_written(self, session: AsyncSession) -> None:
+        """One NOTIFY for every row flushed in this transaction."""
+        if session.info.pop(_WRITTEN, False):
+            await self.notify(session)
 
     async def notify(self, session: AsyncSession) -> None:
         """A wake-up hint, delivered by PostgreSQL only when the transaction commits."""
@@ -154,28 +204,48 @@ class Relay:
             )).all()
             if not rows:
                 return 0
-            futures = []
-            for row in rows:
-                headers = [(k, v.encode()) for k, v in row.headers if k not in ("traceparent", "tracestate")]
-                parent = context_from(row.traceparent, row.tracestate)
-                with tracer.start_as_current_span(
-                    f"{row.topic} publish", context=parent, kind=SpanKind.PRODUCER,
-                    attributes={"messaging.system": "kafka", "messaging.destination.name": row.topic,
-                                "messaging.operation.type": "send"},
-                ):
-                    headers += [(k, v.encode()) for k, v in current_trace_headers().items()]
+            with self._span(rows):
+                futures = []
+                for row in rows:
+                    # Each record carries the trace context of the transaction that wrote it,
+                    # so the consumer's span joins the writer's trace.
                     futures.append(await self.producer.send(
                         row.topic, value=bytes(row.value),
-                        key=row.key.encode() if row.key else None, headers=headers,
+                        key=row.key.encode() if row.key else None,
+                        headers=[(k, v.encode()) for k, v in row.headers],
                     ))
-            await asyncio.gather(*futures)  # every record acknowledged (acks=all) before marking
+                await asyncio.gather(*futures)  # every record acknowledged (acks=all) first
             await conn.execute(
-                sa.update(t).where(t.c.id.in_([r.id for r in rows]))
+                sa.update(t).where(t.c.id == sa.func.any(sa.literal([r.id for r in rows],
+                                                                      ARRAY(sa.BigInteger))))
                 .values(sent_at=sa.func.now(), attempts=t.c.attempts + 1)
             )
         for row in rows:
             self.metrics.outbox_published.labels(row.topic).inc()
         return len(rows)
+
+    def _span(self, rows: Sequence[Any]) -> Any:
+        """One publish span per relay batch (messaging conventions): a child of the writers'
+        context when every row comes from one trace, and a link to each row's context."""
+        links: list[Link] = []
+        traces = set()
+        parent = None
+        for row in rows:
+            ctx = context_from(row.traceparent, row.tracestate)
+            if ctx is None:
+                continue
+            span_ctx = trace.get_current_span(ctx).get_span_context()
+            if span_ctx.is_valid:
+                links.append(Link(span_ctx))
+                traces.add(span_ctx.trace_id)
+                parent = ctx
+        topics = sorted({row.topic for row in rows})
+        return tracer.start_as_current_span(
+            f"{topics[0]} publish" if len(topics) == 1 else "publish",
+            context=parent if len(traces) == 1 else None, kind=SpanKind.PRODUCER, links=links,
+            attributes={"messaging.system": "kafka", "messaging.operation.type": "send",
+                        "messaging.destination.name": ",".join(topics),
+                        "messaging.batch.message_count": len(rows)})
 
     async def backlog(self) -> int:
         """Rows not yet published."""

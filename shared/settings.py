@@ -52,7 +52,7 @@ class ServiceSettings(BaseSettings):
     consumer_heartbeat_interval_ms: int = 500
     max_body_bytes: int = 1_000_000
     relay_enabled: bool = True
-    relay_batch_size: int = 500
+    relay_batch_size: int = 2000
     relay_poll_interval_s: float = 0.5
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     # Names of key fields whose shipped development value must not be used outside dev mode.
