@@ -93,6 +93,11 @@ class Handler:
     upcast: Callable[[dict], dict] | None = None
     batch: BatchFn | None = None
 
+    @property
+    def key(self) -> object:
+        """Handlers of several types that share one function take their events together."""
+        return self.batch or self.fn
+
     async def __call__(self, ctx: BatchContext) -> None:
         if self.batch is not None:
             await self.batch(ctx)
@@ -461,13 +466,13 @@ class Consumer:
 
 def _stages(partitions: list[list[_Parsed]]) -> list[tuple[Handler, list[_Parsed]]]:
     """Group events into handler calls without reordering any key: each partition is cut into
-    runs of one handler; the k-th runs of all partitions are merged by handler (partitions hold
+    runs of one handler function; the k-th runs of all partitions are merged by handler (partitions hold
     disjoint keys), and stage k runs before stage k+1."""
     runs_by_partition: list[list[list[_Parsed]]] = []
     for ps in partitions:
         runs: list[list[_Parsed]] = []
         for p in ps:
-            if runs and runs[-1][-1].handler is p.handler:
+            if runs and runs[-1][-1].handler.key == p.handler.key:
                 runs[-1].append(p)
             else:
                 runs.append([p])
@@ -479,6 +484,6 @@ def _stages(partitions: list[list[_Parsed]]) -> list[tuple[Handler, list[_Parsed
         for runs in runs_by_partition:
             if k < len(runs):
                 handler = runs[k][0].handler
-                merged.setdefault(id(handler), (handler, []))[1].extend(runs[k])
+                merged.setdefault(id(handler.key), (handler, []))[1].extend(runs[k])
         stages.extend(merged.values())
     return stages

@@ -8,7 +8,7 @@ from typing import Any
 from services.eligibility.handlers import Service, inbound, service_of
 from services.registry import events as registry_events
 from services.supervision import events as supervision_events
-from shared.consumer import ConsumerSpec, EventContext, Handler
+from shared.consumer import BatchContext, ConsumerSpec, EventContext, Handler
 from shared.runtime import Runtime
 
 REGISTRY_TYPES = (registry_events.HOUSEHOLD_REGISTERED, registry_events.HOUSEHOLD_UPDATED,
@@ -27,10 +27,14 @@ def _bind(rt: Runtime, fn: Callable[[Service, EventContext, Any], Awaitable[None
 
 
 def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
-    """Eligibility's consumer groups: household inputs, and posting approvals."""
+    """Eligibility's consumer groups: household inputs (set-based), and posting approvals."""
+
+    async def registry_batch(ctx: BatchContext) -> None:
+        await inbound.on_registry_events(service_of(rt), ctx)
+
     return [
         ConsumerSpec(name="registry", topics=[registry_events.TOPIC], handlers={
-            t: Handler(_bind(rt, inbound.on_registry_event), registry_events.EVENTS[t])
+            t: Handler(model=registry_events.EVENTS[t], batch=registry_batch)
             for t in REGISTRY_TYPES}),
         ConsumerSpec(name="supervision", topics=[supervision_events.TOPIC], handlers={
             supervision_events.POSTING_APPROVED: Handler(

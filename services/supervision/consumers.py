@@ -18,6 +18,6 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
             name="timeline",
             topics=[registry_events.TOPIC, eligibility_events.TOPIC, events.TOPIC,
                     disbursement_events.TOPIC],
-            handlers={"*": Handler(inbound.on_event)},
+            handlers={"*": Handler(batch=inbound.on_events)},
         )
     ]

@@ -112,7 +112,8 @@ def _programs_event(svc: Service, row: Row, stored: Row, trigger: Trigger) -> En
                           causation=trigger.event, correlation_id=trigger.job_id)
 
 
-async def refresh(session: Any, svc: Service, rows: Sequence[Row], *, trigger: Trigger) -> int:
+async def refresh(session: Any, svc: Service, rows: Sequence[Row], *,
+                  trigger: Trigger | dict[str, Trigger]) -> int:
     """Re-decide household rows (locked by the caller) and publish only what changed.
 
     A new classification is written (provisional; earlier provisional ones superseded) only
@@ -126,6 +127,7 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *, trigger: T
     envelopes: list[Envelope] = []
     for original in rows:
         row = dict(original)
+        cause = trigger[row["id"]] if isinstance(trigger, dict) else trigger
         changed = False
         made = decide(svc, row)
         if made is not None:
@@ -133,12 +135,12 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *, trigger: T
             survey = row["survey"]
             fingerprint = decision.fingerprint(survey_id=survey.get("survey_id"))
             if fingerprint != row["current_fingerprint"]:
-                values = _classification(row, decision, ruleset, fingerprint, trigger, now)
+                values = _classification(row, decision, ruleset, fingerprint, cause, now)
                 new_rows.append(values)
                 if row["current_classification_id"] is not None:
                     superseded.append({"b_old": row["current_classification_id"],
                                        "b_new": values["id"]})
-                envelopes.append(_decided_event(svc, row, values, trigger))
+                envelopes.append(_decided_event(svc, row, values, cause))
                 row.update(current_classification_id=values["id"],
                            current_category=decision.category, current_ruleset_id=ruleset.id,
                            current_fingerprint=fingerprint)
@@ -151,7 +153,7 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *, trigger: T
             previous = row["programs"] or {}
             if {k: previous.get(k) for k in stored} != stored:
                 stored["as_of"] = now.isoformat()
-                envelopes.append(_programs_event(svc, row, stored | {"as_of": now}, trigger))
+                envelopes.append(_programs_event(svc, row, stored | {"as_of": now}, cause))
                 row.update(programs=stored, programs_as_of=now)
                 programs_changed = True
         if changed or programs_changed:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.eligibility import domain, events, tables
@@ -15,7 +16,7 @@ from services.eligibility.handlers.common import Service
 from services.eligibility.handlers.deciding import Row, Trigger, refresh, standing_of
 from services.registry import events as registry_events
 from services.supervision import events as supervision_events
-from shared.consumer import EventContext
+from shared.consumer import BatchContext, EventContext
 
 log = logging.getLogger("everydoor.eligibility")
 
@@ -38,34 +39,64 @@ def _snapshot_values(payload: Any, event_id: str) -> Row:
             "last_event_id": event_id}
 
 
-async def on_registry_event(svc: Service, ctx: EventContext, payload: Any) -> None:
-    """Keep the household's inputs from the snapshot; re-decide only when an input changed."""
+async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
+    """A batch of registry events: one locked load of their households, the snapshots applied in
+    order in memory (older versions skipped), one upsert, and one re-decision of every household
+    whose inputs changed (triggered by its last input-changing event)."""
     session = ctx.session
-    before = (await session.execute(sa.select(H).where(H.c.id == payload.household_id)
-                                    .with_for_update())).mappings().first()
-    if before is not None and before["registry_version"] >= payload.version:
-        return  # an older snapshot than the one applied: nothing new
-    values = _snapshot_values(payload, ctx.event.id)
-    survey_changed = False
-    if isinstance(payload, registry_events.HouseholdSurveyedV1) and payload.is_current:
-        s = payload.survey
-        values |= {"survey": {"survey_id": s.survey_id, "survey_date": s.survey_date.isoformat(),
-                              "review_round": s.review_round,
-                              "income_per_capita_vnd": s.income_per_capita_vnd,
-                              "deprivations": s.deprivations},
-                   "survey_date": s.survey_date, "survey_event_id": ctx.event.id}
-        survey_changed = True
-    stmt = pg_insert(H).values(**values)
-    row = (await session.execute(
-        stmt.on_conflict_do_update(index_elements=[H.c.id],
-                                   set_={k: v for k, v in values.items() if k != "id"}
-                                   | {"updated_at": sa.func.now()})
-        .returning(*H.c))).mappings().one()
-    input_changed = survey_changed or (
-        before is not None and (ctx.event.type in ALWAYS_INPUT
-                                or any(before[f] != row[f] for f in INPUT_FIELDS)))
-    if input_changed:
-        await refresh(session, svc, [dict(row)], trigger=Trigger(event=ctx.event))
+    ids = sorted({item.payload.household_id for item in ctx.items})
+    before = {r["id"]: dict(r) for r in (await session.execute(
+        sa.select(H).where(H.c.id == sa.func.any(sa.literal(ids, ARRAY(sa.Text))))
+        .order_by(H.c.id).with_for_update())).mappings()}
+    state = {k: dict(v) for k, v in before.items()}
+    triggers: dict[str, Trigger] = {}
+    for item in ctx.items:
+        payload = item.payload
+        current = state.get(payload.household_id)
+        if current is not None and current["registry_version"] >= payload.version:
+            continue  # an older snapshot than the one applied: nothing new
+        values = _snapshot_values(payload, item.event.id)
+        survey_changed = False
+        if isinstance(payload, registry_events.HouseholdSurveyedV1) and payload.is_current:
+            values |= _survey_values(payload, item.event.id)
+            survey_changed = True
+        merged = (current or {}) | values
+        if current is None:
+            merged.setdefault("survey", None)
+            merged.setdefault("survey_date", None)
+            merged.setdefault("survey_event_id", None)
+        if survey_changed or (current is not None and (
+                item.event.type in ALWAYS_INPUT
+                or any(current[f] != merged[f] for f in INPUT_FIELDS))):
+            triggers[payload.household_id] = Trigger(event=item.event)
+        state[payload.household_id] = merged
+    changed = [state[h] for h in ids if state.get(h) != before.get(h)]
+    if not changed:
+        return
+    columns = ("id", *_SNAPSHOT_COLUMNS)
+    stmt = pg_insert(H).values([{c: row[c] for c in columns} for row in changed])
+    rows = {r["id"]: dict(r) for r in (await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[H.c.id],
+            set_={c: stmt.excluded[c] for c in _SNAPSHOT_COLUMNS} | {"updated_at": sa.func.now()})
+        .returning(*H.c))).mappings()}
+    decide_rows = [rows[h] for h in ids if h in triggers]
+    if decide_rows:
+        await refresh(session, svc, decide_rows, trigger=triggers)
+
+
+_SNAPSHOT_COLUMNS = ("area_type", "province_code", "commune_code", "village", "head_name",
+                     "status", "member_count", "registry_version", "last_event_id", "survey",
+                     "survey_date", "survey_event_id")
+
+
+def _survey_values(payload: registry_events.HouseholdSurveyedV1, event_id: str) -> Row:
+    s = payload.survey
+    return {"survey": {"survey_id": s.survey_id, "survey_date": s.survey_date.isoformat(),
+                       "review_round": s.review_round,
+                       "income_per_capita_vnd": s.income_per_capita_vnd,
+                       "deprivations": s.deprivations},
+            "survey_date": s.survey_date, "survey_event_id": event_id}
 
 
 async def on_posting_approved(svc: Service, ctx: EventContext,
