@@ -55,6 +55,7 @@ def span_to_dict(span: ReadableSpan) -> dict:
         "parent_span_id": f"{parent.span_id:016x}" if parent else None,
         "links": [
             {"trace_id": f"{lk.context.trace_id:032x}", "span_id": f"{lk.context.span_id:016x}"}
+            | ({"attributes": dict(lk.attributes)} if lk.attributes else {})
             for lk in span.links
         ],
         "start": span.start_time,

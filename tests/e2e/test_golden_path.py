@@ -358,6 +358,13 @@ def _find(nodes: list[dict[str, Any]], event_id: str, *, under: str | None) -> b
     return False
 
 
+def consumed(span: dict[str, Any]) -> set[str]:
+    """Ids of the messages a consumer span processed: its own (one message) or its links' (a
+    batch, per the OpenTelemetry messaging conventions)."""
+    ids = {lk.get("attributes", {}).get("messaging.message.id") for lk in span["links"]}
+    return {i for i in {span["attributes"].get("messaging.message.id"), *ids} if i}
+
+
 def _traced(system: System, events: list[dict[str, Any]]) -> bool:
     """Each service processed events of the chain in spans tied to an officer's request trace."""
     spans = system.spans()
@@ -366,7 +373,7 @@ def _traced(system: System, events: list[dict[str, Any]]) -> bool:
     ids = {e["event_id"] for e in events}
     tied: dict[str, bool] = {}
     for s in spans:
-        if s["kind"] == "CONSUMER" and s["attributes"].get("messaging.message.id") in ids:
+        if s["kind"] == "CONSUMER" and consumed(s) & ids:
             ok = s["trace_id"] in requests or any(lk["trace_id"] in requests for lk in s["links"])
             tied[s["service"]] = tied.get(s["service"], False) or ok
     for e in events:  # every event of the chain was written inside an officer's trace
