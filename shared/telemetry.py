@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -14,7 +15,6 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
-    SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
@@ -24,18 +24,49 @@ _configured = False
 
 
 class JsonLinesSpanExporter(SpanExporter):
-    """Writes each finished span as one JSON line, so operators can look without a collector."""
+    """Writes each finished span as one JSON line, so operators can look without a collector.
 
-    def __init__(self, path: Path) -> None:
+    The file is capped: past `max_bytes` it is rotated to `<file>.1` … `<file>.<backups>` (the
+    oldest dropped). Every process of an installation may share one file, so rotation and
+    appends hold an exclusive lock on `<file>.lock`.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int = 100 * 1024 * 1024,
+                 backups: int = 3) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_path = path.with_name(path.name + ".lock")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = [json.dumps(span_to_dict(s), separators=(",", ":")) for s in spans]
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write("".join(line + "\n" for line in lines))
+        data = "".join(json.dumps(span_to_dict(s), separators=(",", ":")) + "\n" for s in spans)
+        with self._lock, self._lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._rotate_if_full(len(data.encode()))
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(data)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return SpanExportResult.SUCCESS
+
+    def _rotate_if_full(self, incoming: int) -> None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size == 0 or size + incoming <= self.max_bytes:
+            return
+        if self.backups <= 0:
+            self.path.unlink()
+            return
+        for n in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{n + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
 
     def shutdown(self) -> None:
         return None
@@ -90,9 +121,16 @@ def setup_tracing(service_name: str, *, span_file: Path | None = None) -> Tracer
         else:
             path = os.environ.get("EVERYDOOR_SPAN_FILE") or (str(span_file) if span_file else "")
             if path:
-                # Simple (synchronous) so a span is on disk when its work is done: tests and
-                # operators read the file directly.
-                provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(Path(path))))
+                exporter = JsonLinesSpanExporter(
+                    Path(path),
+                    max_bytes=int(float(os.environ.get("EVERYDOOR_SPAN_FILE_MAX_MB", "100"))
+                                  * 1024 * 1024),
+                    backups=int(os.environ.get("EVERYDOOR_SPAN_FILE_BACKUPS", "3")))
+                # Batched off the event loop; a short delay so operators (and tests) see spans
+                # on disk within a fraction of a second. OTEL_BSP_* variables still apply.
+                provider.add_span_processor(BatchSpanProcessor(
+                    exporter, schedule_delay_millis=float(
+                        os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "200"))))
     trace.set_tracer_provider(provider)
     _configured = True
     return provider
