@@ -50,8 +50,11 @@ token: $(STAMP)
 seed: $(STAMP)
 	$(BIN)/everydoor seed --households $${N:-300}
 
+# The headline first (the intake end to end against the raw baseline, one table), then each service's.
 bench: $(STAMP)
-	@for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@echo "== bench/intake_bench.py"; $(BIN)/python bench/intake_bench.py
+	@for b in bench/*_bench.py; do [ "$$b" = bench/intake_bench.py ] && continue; \
+	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Regenerate docs/contracts (AsyncAPI, event JSON Schemas, OpenAPI) from the code.
 contracts: $(STAMP)
