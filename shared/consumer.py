@@ -1,7 +1,8 @@
 """Set-based, idempotent consumer: getmany → one transaction per batch, one inbox insert for the
 whole batch, handlers that take every event of their type at once, one outbox insert and one
 NOTIFY per batch, offsets committed after the DB commit. A failing batch run falls back to one
-savepoint per event (for that run only), so one bad event is dead-lettered and the rest applied."""
+savepoint per half (bisection, for that run only), so one bad event is dead-lettered and the
+rest applied."""
 
 from __future__ import annotations
 
@@ -333,7 +334,7 @@ class Consumer:
     async def _run(self, session: AsyncSession, handler: Handler,
                    stage: list[_Parsed]) -> dict[str, int]:
         """Apply one handler to its events at once; if that fails for a reason other than a
-        transient one, isolate the failing event with a savepoint per event."""
+        transient one, bisect (a savepoint per half) until the failing event is alone."""
         try:
             async with session.begin_nested():
                 with buffering(session):
@@ -343,13 +344,15 @@ class Consumer:
         except Exception as exc:
             if transient(exc):
                 raise  # the whole batch rolls back and is read again: not the events' fault
-            if len(stage) > 1 or not isinstance(exc, DeadLetter):
-                log.warning("%s: a batch of %d failed (%r); isolating the event", self.name,
-                            len(stage), exc)
-            outcomes: dict[str, int] = {}
-            for p in stage:
-                outcome = await self._one(session, handler, p)
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if len(stage) == 1:
+                return {await self._one(session, handler, stage[0]): 1}
+            log.warning("%s: a run of %d events failed (%r); bisecting to isolate the event",
+                        self.name, len(stage), exc)
+            # Halves in order (a key's events stay in order); the good ones are applied.
+            mid = len(stage) // 2
+            outcomes = await self._run(session, handler, stage[:mid])
+            for outcome, n in (await self._run(session, handler, stage[mid:])).items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + n
             return outcomes
         for p in stage:
             self._count(p.record.topic, "processed")

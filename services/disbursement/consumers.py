@@ -9,7 +9,7 @@ from services.disbursement import events
 from services.disbursement.handlers import Service, inbound, service_of
 from services.eligibility import events as eligibility_events
 from services.supervision import events as supervision_events
-from shared.consumer import ConsumerSpec, EventContext, Handler
+from shared.consumer import BatchContext, ConsumerSpec, EventContext, Handler
 from shared.runtime import Runtime
 
 
@@ -21,18 +21,27 @@ def _bind(rt: Runtime, fn: Callable[[Service, EventContext, Any], Awaitable[None
     return handle
 
 
+def _bind_batch(rt: Runtime, fn: Callable[[Service, BatchContext], Awaitable[None]]
+                ) -> Callable[[BatchContext], Awaitable[None]]:
+    async def handle(ctx: BatchContext) -> None:
+        await fn(service_of(rt), ctx)
+
+    return handle
+
+
 def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
-    """Disbursement's consumer groups: upstream facts, and the partners' statuses."""
+    """Disbursement's consumer groups: upstream facts (the projection set-based), and the
+    partners' statuses."""
     partners = rt.settings.partners  # type: ignore[attr-defined]
     return [
         ConsumerSpec(name="upstream", topics=[eligibility_events.TOPIC, supervision_events.TOPIC],
                      handlers={
                          eligibility_events.PROGRAM_ELIGIBILITY_CHANGED: Handler(
-                             _bind(rt, inbound.on_program_eligibility),
-                             eligibility_events.ProgramEligibilityChangedV1),
+                             model=eligibility_events.ProgramEligibilityChangedV1,
+                             batch=_bind_batch(rt, inbound.on_program_eligibility)),
                          eligibility_events.CLASSIFICATION_DECIDED: Handler(
-                             _bind(rt, inbound.on_classification),
-                             eligibility_events.ClassificationDecidedV1),
+                             model=eligibility_events.ClassificationDecidedV1,
+                             batch=_bind_batch(rt, inbound.on_classification)),
                          supervision_events.HOLD_REQUESTED: Handler(
                              _bind(rt, inbound.on_hold_requested),
                              supervision_events.HoldRequestedV1),

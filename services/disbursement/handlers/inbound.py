@@ -15,36 +15,49 @@ from services.disbursement.handlers import instructions
 from services.disbursement.handlers.common import Service
 from services.eligibility import events as eligibility_events
 from services.supervision import events as supervision_events
-from shared.consumer import DeadLetter, EventContext
+from shared.consumer import BatchContext, DeadLetter, EventContext
 
 INS = tables.instruction
 
 
-async def on_program_eligibility(svc: Service, ctx: EventContext,
-                                 p: eligibility_events.ProgramEligibilityChangedV1) -> None:
-    """Keep the household's latest programme list; an older decision never overwrites a newer."""
+_COALESCED = ("commune_code", "village", "head_name", "category", "status")
+
+
+async def on_program_eligibility(svc: Service, ctx: BatchContext) -> None:
+    """Keep each household's latest programme list (one upsert for the batch); an older
+    decision never overwrites a newer."""
     h = tables.household
-    programs = {s.program_code: {"eligible": s.eligible, "reason": s.reason} for s in p.programs}
-    values = {"household_id": p.household_id, "commune_code": p.commune_code, "village": p.village,
-              "head_name": p.head_name, "category": p.category, "status": p.status,
-              "programs": programs, "as_of": p.as_of, "event_id": ctx.event.id}
-    excluded = pg_insert(h).excluded
-    await ctx.session.execute(
-        pg_insert(h).values(**values).on_conflict_do_update(
-            index_elements=[h.c.household_id],
-            set_={"programs": excluded.programs, "as_of": excluded.as_of,
-                  "event_id": excluded.event_id, "updated_at": sa.func.now(),
-                  **{c: sa.func.coalesce(excluded[c], h.c[c])
-                     for c in ("commune_code", "village", "head_name", "category", "status")}},
-            where=h.c.as_of <= excluded.as_of))
+    latest: dict[str, dict[str, Any]] = {}
+    for item in ctx.items:
+        p: eligibility_events.ProgramEligibilityChangedV1 = item.payload
+        programs = {s.program_code: {"eligible": s.eligible, "reason": s.reason}
+                    for s in p.programs}
+        values = {"household_id": p.household_id, "commune_code": p.commune_code,
+                  "village": p.village, "head_name": p.head_name, "category": p.category,
+                  "status": p.status, "programs": programs, "as_of": p.as_of,
+                  "event_id": item.event.id}
+        kept = latest.get(p.household_id)
+        if kept is None:
+            latest[p.household_id] = values
+        elif kept["as_of"] <= values["as_of"]:
+            latest[p.household_id] = values | {c: values[c] if values[c] is not None else kept[c]
+                                               for c in _COALESCED}
+    stmt = pg_insert(h).values(list(latest.values()))
+    excluded = stmt.excluded
+    await ctx.session.execute(stmt.on_conflict_do_update(
+        index_elements=[h.c.household_id],
+        set_={"programs": excluded.programs, "as_of": excluded.as_of,
+              "event_id": excluded.event_id, "updated_at": sa.func.now(),
+              **{c: sa.func.coalesce(excluded[c], h.c[c]) for c in _COALESCED}},
+        where=h.c.as_of <= excluded.as_of))
 
 
-async def on_classification(svc: Service, ctx: EventContext,
-                            p: eligibility_events.ClassificationDecidedV1) -> None:
+async def on_classification(svc: Service, ctx: BatchContext) -> None:
     """Learn which province each commune belongs to (for province officers' scope)."""
+    pairs = {item.payload.commune_code: item.payload.province_code for item in ctx.items}
     await ctx.session.execute(
-        pg_insert(tables.commune_area).values(commune_code=p.commune_code,
-                                              province_code=p.province_code)
+        pg_insert(tables.commune_area).values(
+            [{"commune_code": c, "province_code": p} for c, p in sorted(pairs.items())])
         .on_conflict_do_nothing())
 
 
