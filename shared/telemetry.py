@@ -108,6 +108,9 @@ def setup_tracing(service_name: str, *, span_file: Path | None = None) -> Tracer
     if _configured and isinstance(current, TracerProvider):
         return current
     os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
+    # A batch's SQL can be long: keep attribute values (db.statement) short unless the operator
+    # sets OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT / OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT.
+    os.environ.setdefault("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "512")
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
     exporter_kind = os.environ.get("OTEL_TRACES_EXPORTER", "")
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(

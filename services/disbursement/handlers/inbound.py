@@ -42,23 +42,22 @@ async def on_program_eligibility(svc: Service, ctx: BatchContext) -> None:
         elif kept["as_of"] <= values["as_of"]:
             latest[p.household_id] = values | {c: values[c] if values[c] is not None else kept[c]
                                                for c in _COALESCED}
-    stmt = pg_insert(h).values(list(latest.values()))
+    stmt = pg_insert(h)
     excluded = stmt.excluded
     await ctx.session.execute(stmt.on_conflict_do_update(
         index_elements=[h.c.household_id],
         set_={"programs": excluded.programs, "as_of": excluded.as_of,
               "event_id": excluded.event_id, "updated_at": sa.func.now(),
               **{c: sa.func.coalesce(excluded[c], h.c[c]) for c in _COALESCED}},
-        where=h.c.as_of <= excluded.as_of))
+        where=h.c.as_of <= excluded.as_of), list(latest.values()))
 
 
 async def on_classification(svc: Service, ctx: BatchContext) -> None:
     """Learn which province each commune belongs to (for province officers' scope)."""
     pairs = {item.payload.commune_code: item.payload.province_code for item in ctx.items}
-    await ctx.session.execute(
-        pg_insert(tables.commune_area).values(
-            [{"commune_code": c, "province_code": p} for c, p in sorted(pairs.items())])
-        .on_conflict_do_nothing())
+    await ctx.session.execute(pg_insert(tables.commune_area).on_conflict_do_nothing(),
+                              [{"commune_code": c, "province_code": p}
+                               for c, p in sorted(pairs.items())])
 
 
 async def on_hold_requested(svc: Service, ctx: EventContext,

@@ -74,12 +74,12 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
     if not changed:
         return
     columns = ("id", *_SNAPSHOT_COLUMNS)
-    stmt = pg_insert(H).values([{c: row[c] for c in columns} for row in changed])
+    stmt = pg_insert(H)
     rows = {r["id"]: dict(r) for r in (await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[H.c.id],
             set_={c: stmt.excluded[c] for c in _SNAPSHOT_COLUMNS} | {"updated_at": sa.func.now()})
-        .returning(*H.c))).mappings()}
+        .returning(*H.c), [{c: row[c] for c in columns} for row in changed])).mappings()}
     decide_rows = [rows[h] for h in ids if h in triggers]
     if decide_rows:
         await refresh(session, svc, decide_rows, trigger=triggers)

@@ -82,33 +82,35 @@ async def on_events(ctx: BatchContext) -> None:
                           village=loc.get("village"))
         entries.extend(_timeline_rows(item.topic, event, data))
     session = ctx.session
+    # Each statement is compiled once and run for all rows (executemany: insertmanyvalues).
     if communes:
-        await session.execute(pg_insert(tables.commune_area).values(
-            [{"commune_code": c, "province_code": p} for c, p in sorted(communes.items())])
-            .on_conflict_do_nothing())
+        await session.execute(pg_insert(tables.commune_area).on_conflict_do_nothing(),
+                              [{"commune_code": c, "province_code": p}
+                               for c, p in sorted(communes.items())])
     if areas:
-        stmt = pg_insert(tables.household_area).values(list(areas.values()))
+        stmt = pg_insert(tables.household_area)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["household_id"],
-            set_={k: stmt.excluded[k] for k in ("province_code", "commune_code", "village")}))
+            set_={k: stmt.excluded[k] for k in ("province_code", "commune_code", "village")}),
+            list(areas.values()))
     if decided:
         c = tables.classification
-        stmt = pg_insert(c).values(list(decided.values()))
+        stmt = pg_insert(c)
         excluded = stmt.excluded
         await session.execute(stmt.on_conflict_do_update(
             index_elements=[c.c.household_id],
             set_={**{k: excluded[k] for k in _DECIDED_COLUMNS if k != "household_id"},
                   "updated_at": sa.func.now()},
             where=sa.or_(c.c.decided_at <= excluded.decided_at,
-                         c.c.classification_id == excluded.classification_id)))
+                         c.c.classification_id == excluded.classification_id)),
+            list(decided.values()))
     if recognized:
         c = tables.classification
         await session.execute(sa.update(c).where(
             c.c.classification_id == sa.func.any(sa.literal(recognized, ARRAY(sa.Text))))
             .values(status="recognized", updated_at=sa.func.now()))
-    for start in range(0, len(entries), 1000):
-        await session.execute(pg_insert(tables.timeline_entry).values(entries[start:start + 1000])
-                              .on_conflict_do_nothing())
+    if entries:
+        await session.execute(pg_insert(tables.timeline_entry).on_conflict_do_nothing(), entries)
 
 
 Row = dict[str, Any]
