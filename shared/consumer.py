@@ -1,8 +1,8 @@
 """Set-based, idempotent consumer: getmany → one transaction per batch, one inbox insert for the
 whole batch, handlers that take every event of their type at once, one outbox insert and one
-NOTIFY per batch, offsets committed after the DB commit. A failing batch run falls back to one
-savepoint per half (bisection, for that run only), so one bad event is dead-lettered and the
-rest applied."""
+NOTIFY per batch, offsets committed after the DB commit. A batch that fails is run again with a
+savepoint per handler run, bisected down to the failing event, so one bad event is
+dead-lettered and the rest applied."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,29 +223,40 @@ class Consumer:
                 self.kafka.seek(tp, records[0].offset)
 
     async def handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """One DB transaction and one process span for the whole batch."""
-        async with self.sessions() as session, session.begin():
-            await self.process(session, list(batch.values()))
+        """One DB transaction and one process span for the whole batch, with no savepoint; if a
+        handler fails for a reason other than a transient one, the batch is rolled back and run
+        again with a savepoint per handler run, bisected down to the failing event."""
+        partitions = list(batch.values())
+        try:
+            async with self.sessions() as session, session.begin():
+                tally = await self.process(session, partitions)
+        except Exception as exc:
+            if transient(exc):
+                raise  # the whole batch is read again: not the events' fault
+            log.warning("%s: a batch of %d failed (%r); isolating the failing event", self.name,
+                        sum(len(p) for p in partitions), exc)
+            async with self.sessions() as session, session.begin():
+                tally = await self.process(session, partitions, isolate=True)
+        self._record(tally)
 
-    async def process(self, session: AsyncSession,
-                      partitions: Sequence[Sequence[ConsumerRecord]]) -> dict[str, int]:
+    async def process(self, session: AsyncSession, partitions: Sequence[Sequence[ConsumerRecord]],
+                      *, isolate: bool = False) -> Counter[tuple[str, str]]:
         """Handle records (grouped by partition, in offset order) inside `session`'s transaction;
-        return the count of each outcome."""
-        outcomes: dict[str, int] = {}
+        return how many of each topic had each outcome. `isolate`: a savepoint per handler run,
+        so a failing event is dead-lettered instead of failing the transaction."""
+        tally: Counter[tuple[str, str]] = Counter()
         parsed: list[list[_Parsed]] = []
         invalid: list[tuple[ConsumerRecord, str | None, str]] = []  # record, event id, reason
         for records in partitions:
             mine: list[_Parsed] = []
             for record in records:
                 if self._parse(record, mine, invalid) == "ignored":
-                    outcomes["ignored"] = outcomes.get("ignored", 0) + 1
-                    self._count(record.topic, "ignored")
+                    tally[record.topic, "ignored"] += 1
             parsed.append(mine)
         for record, event_id, reason in invalid:
             if event_id is None:  # unparseable: keyed by its position, it has no id
                 await self.dead_letter(session, record, event_id=None, reason=reason, attempts=1)
-                outcomes["dead_lettered"] = outcomes.get("dead_lettered", 0) + 1
-                self._count(record.topic, "dead_lettered")
+                tally[record.topic, "dead_lettered"] += 1
         invalid = [i for i in invalid if i[1] is not None]
         fresh = await self._claim_many(
             session, [(p.item.event.id, p.record.topic) for ps in parsed for p in ps]
@@ -256,8 +268,7 @@ class Consumer:
                 await self.dead_letter(session, record, event_id=event_id, reason=reason,
                                        attempts=1)
                 outcome = "dead_lettered"
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            self._count(record.topic, outcome)
+            tally[record.topic, outcome] += 1
         todo: list[list[_Parsed]] = []
         for ps in parsed:
             keep = []
@@ -266,17 +277,20 @@ class Consumer:
                     fresh.discard(p.item.event.id)  # a second copy in the same batch: duplicate
                     keep.append(p)
                 else:
-                    outcomes["duplicate"] = outcomes.get("duplicate", 0) + 1
-                    self._count(p.record.topic, "duplicate")
+                    tally[p.record.topic, "duplicate"] += 1
             todo.append(keep)
         items = [p for ps in todo for p in ps]
         if items:
             with self._span(items):
                 for handler, stage in _stages(todo):
-                    for outcome, n in (await self._run(session, handler, stage)).items():
-                        outcomes[outcome] = outcomes.get(outcome, 0) + n
+                    if isolate:
+                        await self._isolated(session, handler, stage, tally)
+                    else:
+                        await self._apply(session, handler, stage)
+                        for p in stage:
+                            tally[p.record.topic, "processed"] += 1
         await self.outbox.notify_written(session)
-        return outcomes
+        return tally
 
     def _parse(self, record: ConsumerRecord, into: list[_Parsed],
                invalid: list[tuple[ConsumerRecord, str | None, str]]) -> str | None:
@@ -331,32 +345,33 @@ class Consumer:
         return tracer.start_as_current_span(name, context=parent, kind=SpanKind.CONSUMER,
                                             links=links, attributes=attributes)
 
-    async def _run(self, session: AsyncSession, handler: Handler,
-                   stage: list[_Parsed]) -> dict[str, int]:
-        """Apply one handler to its events at once; if that fails for a reason other than a
-        transient one, bisect (a savepoint per half) until the failing event is alone."""
+    async def _apply(self, session: AsyncSession, handler: Handler,
+                     stage: list[_Parsed]) -> None:
+        """Run one handler on its events at once; their caused events go in one outbox insert."""
+        with buffering(session):
+            await handler(BatchContext(session=session, outbox=self.outbox,
+                                       items=[p.item for p in stage]))
+            await self._flush(session)
+
+    async def _isolated(self, session: AsyncSession, handler: Handler, stage: list[_Parsed],
+                        tally: Counter[tuple[str, str]]) -> None:
+        """Apply a run in a savepoint; if it fails, bisect (halves in order, so a key's events
+        stay in order) until the failing event is alone, then retry it and dead-letter it."""
         try:
             async with session.begin_nested():
-                with buffering(session):
-                    await handler(BatchContext(session=session, outbox=self.outbox,
-                                               items=[p.item for p in stage]))
-                    await self._flush(session)
+                await self._apply(session, handler, stage)
         except Exception as exc:
             if transient(exc):
-                raise  # the whole batch rolls back and is read again: not the events' fault
+                raise
             if len(stage) == 1:
-                return {await self._one(session, handler, stage[0]): 1}
-            log.warning("%s: a run of %d events failed (%r); bisecting to isolate the event",
-                        self.name, len(stage), exc)
-            # Halves in order (a key's events stay in order); the good ones are applied.
+                tally[stage[0].record.topic, await self._one(session, handler, stage[0])] += 1
+                return
             mid = len(stage) // 2
-            outcomes = await self._run(session, handler, stage[:mid])
-            for outcome, n in (await self._run(session, handler, stage[mid:])).items():
-                outcomes[outcome] = outcomes.get(outcome, 0) + n
-            return outcomes
+            await self._isolated(session, handler, stage[:mid], tally)
+            await self._isolated(session, handler, stage[mid:], tally)
+            return
         for p in stage:
-            self._count(p.record.topic, "processed")
-        return {"processed": len(stage)}
+            tally[p.record.topic, "processed"] += 1
 
     async def _one(self, session: AsyncSession, handler: Handler, p: _Parsed) -> str:
         """One event in its own savepoint: retried, then dead-lettered with its reason."""
@@ -364,15 +379,12 @@ class Consumer:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with session.begin_nested():
-                    with buffering(session):
-                        await handler(BatchContext(session=session, outbox=self.outbox,
-                                                   items=[p.item]))
-                        await self._flush(session)
-                return self._count(p.record.topic, "processed")
+                    await self._apply(session, handler, [p])
+                return "processed"
             except DeadLetter as exc:
                 await self.dead_letter(session, p.record, event_id=p.item.event.id,
                                        reason=str(exc), attempts=attempt)
-                return self._count(p.record.topic, "dead_lettered")
+                return "dead_lettered"
             except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered with reason
                 if transient(exc):
                     raise
@@ -384,15 +396,16 @@ class Consumer:
                             exc)
         await self.dead_letter(session, p.record, event_id=p.item.event.id,
                                reason=f"handler failed: {last_error!r}", attempts=self.max_attempts)
-        return self._count(p.record.topic, "dead_lettered")
+        return "dead_lettered"
 
     async def _flush(self, session: AsyncSession) -> None:
         """Write the buffered outbox rows with one insert."""
         await self.outbox.flush(session)
 
-    def _count(self, topic: str, outcome: str) -> str:
-        self.metrics.events_processed.labels(self.name, topic, outcome).inc()
-        return outcome
+    def _record(self, tally: Counter[tuple[str, str]]) -> None:
+        """Count a committed batch's outcomes in the metrics."""
+        for (topic, outcome), n in tally.items():
+            self.metrics.events_processed.labels(self.name, topic, outcome).inc(n)
 
     async def _claim_many(self, session: AsyncSession, claims: list[tuple[str, str]]) -> set[str]:
         """Insert every event id into the inbox with one statement; return the new ones."""
@@ -463,8 +476,9 @@ class Consumer:
                 serialized_key_size=-1, serialized_value_size=-1,
                 headers=tuple((k, v.encode()) for k, v in row.headers),
             )
-            outcomes = await self.process(session, [[record]])
-            return next(iter(outcomes), "ignored")
+            tally = await self.process(session, [[record]], isolate=True)
+        self._record(tally)
+        return next((outcome for _, outcome in tally), "ignored")
 
 
 def _stages(partitions: list[list[_Parsed]]) -> list[tuple[Handler, list[_Parsed]]]:

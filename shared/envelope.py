@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 SPECVERSION = "1.0"
 HEADER_PREFIX = "ce_"
@@ -62,7 +63,8 @@ class Envelope:
 
     def value(self) -> bytes:
         """The JSON payload bytes."""
-        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        return orjson.dumps(self.data, default=str,
+                            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
 
     @property
     def key(self) -> bytes | None:
@@ -88,7 +90,7 @@ class Envelope:
         if h["ce_specversion"] != SPECVERSION:
             raise EnvelopeError(f"unsupported ce_specversion {h['ce_specversion']}")
         try:
-            data = json.loads(value or b"")
+            data = orjson.loads(value or b"")
         except (ValueError, UnicodeDecodeError) as exc:
             raise EnvelopeError(f"payload is not JSON: {exc}") from exc
         if not isinstance(data, dict):

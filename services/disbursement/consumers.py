@@ -33,15 +33,16 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
     """Disbursement's consumer groups: upstream facts (the projection set-based), and the
     partners' statuses."""
     partners = rt.settings.partners  # type: ignore[attr-defined]
+    eligibility = _bind_batch(rt, inbound.on_eligibility)  # one function: one run per batch
     return [
         ConsumerSpec(name="upstream", topics=[eligibility_events.TOPIC, supervision_events.TOPIC],
                      handlers={
                          eligibility_events.PROGRAM_ELIGIBILITY_CHANGED: Handler(
                              model=eligibility_events.ProgramEligibilityChangedV1,
-                             batch=_bind_batch(rt, inbound.on_program_eligibility)),
+                             batch=eligibility),
                          eligibility_events.CLASSIFICATION_DECIDED: Handler(
                              model=eligibility_events.ClassificationDecidedV1,
-                             batch=_bind_batch(rt, inbound.on_classification)),
+                             batch=eligibility),
                          supervision_events.HOLD_REQUESTED: Handler(
                              _bind(rt, inbound.on_hold_requested),
                              supervision_events.HoldRequestedV1),

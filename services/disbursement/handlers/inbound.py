@@ -23,12 +23,16 @@ INS = tables.instruction
 _COALESCED = ("commune_code", "village", "head_name", "category", "status")
 
 
-async def on_program_eligibility(svc: Service, ctx: BatchContext) -> None:
-    """Keep each household's latest programme list (one upsert for the batch); an older
-    decision never overwrites a newer."""
+async def on_eligibility(svc: Service, ctx: BatchContext) -> None:
+    """Eligibility's facts, set-based: each household's latest programme list (one upsert; an
+    older decision never overwrites a newer) and the communes' provinces (one insert)."""
     h = tables.household
     latest: dict[str, dict[str, Any]] = {}
+    communes: dict[str, str] = {}
     for item in ctx.items:
+        if isinstance(item.payload, eligibility_events.ClassificationDecidedV1):
+            communes[item.payload.commune_code] = item.payload.province_code
+            continue
         p: eligibility_events.ProgramEligibilityChangedV1 = item.payload
         programs = {s.program_code: {"eligible": s.eligible, "reason": s.reason}
                     for s in p.programs}
@@ -42,6 +46,12 @@ async def on_program_eligibility(svc: Service, ctx: BatchContext) -> None:
         elif kept["as_of"] <= values["as_of"]:
             latest[p.household_id] = values | {c: values[c] if values[c] is not None else kept[c]
                                                for c in _COALESCED}
+    if communes:
+        await ctx.session.execute(pg_insert(tables.commune_area).on_conflict_do_nothing(),
+                                  [{"commune_code": c, "province_code": p}
+                                   for c, p in sorted(communes.items())])
+    if not latest:
+        return
     stmt = pg_insert(h)
     excluded = stmt.excluded
     await ctx.session.execute(stmt.on_conflict_do_update(
@@ -50,14 +60,6 @@ async def on_program_eligibility(svc: Service, ctx: BatchContext) -> None:
               "event_id": excluded.event_id, "updated_at": sa.func.now(),
               **{c: sa.func.coalesce(excluded[c], h.c[c]) for c in _COALESCED}},
         where=h.c.as_of <= excluded.as_of), list(latest.values()))
-
-
-async def on_classification(svc: Service, ctx: BatchContext) -> None:
-    """Learn which province each commune belongs to (for province officers' scope)."""
-    pairs = {item.payload.commune_code: item.payload.province_code for item in ctx.items}
-    await ctx.session.execute(pg_insert(tables.commune_area).on_conflict_do_nothing(),
-                              [{"commune_code": c, "province_code": p}
-                               for c, p in sorted(pairs.items())])
 
 
 async def on_hold_requested(svc: Service, ctx: EventContext,
