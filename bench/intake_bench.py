@@ -88,14 +88,48 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return values["VmRSS:"], values["VmHWM:"]
 
 
-class RssSampler:
-    """Peak VmRSS per process, sampled in the background while the intake runs."""
+def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
+    """User + system CPU time of a process (and, if asked, of its live child processes: the
+    PostgreSQL backends under the postmaster), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    if with_children:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except (FileNotFoundError, ProcessLookupError, IndexError):
+                    continue
+                if int(fields[1]) == pid:
+                    pids.append(int(entry.name))
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
-    def __init__(self, procs: list[ServiceProcess]) -> None:
+
+class RssSampler:
+    """Peak VmRSS per process, sampled in the background while the intake runs; CPU seconds
+    each spent during it (where the 2 cores went)."""
+
+    def __init__(self, procs: list[ServiceProcess], infra_pids: dict[str, int]) -> None:
         self.pids = {p.name: p.pid for p in procs if p.pid is not None}
+        self.infra_pids = infra_pids
         self.peak = dict.fromkeys(self.pids, 0.0)
         self.hwm = dict.fromkeys(self.pids, 0.0)
+        self.cpu: dict[str, float] = {}
         self._task: asyncio.Task | None = None
+
+    def cpu_now(self) -> dict[str, float]:
+        """CPU seconds so far of every service, the broker and PostgreSQL (with its backends)."""
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        for name, pid in self.infra_pids.items():
+            now[name] = cpu_seconds(pid, with_children=name == "postgres")
+        return now
 
     def sample(self) -> None:
         """One reading of every process still alive."""
@@ -113,6 +147,7 @@ class RssSampler:
             await asyncio.sleep(0.5)
 
     def __enter__(self) -> RssSampler:
+        self.cpu = self.cpu_now()
         self._task = asyncio.get_running_loop().create_task(self._loop())
         return self
 
@@ -120,6 +155,8 @@ class RssSampler:
         if self._task is not None:
             self._task.cancel()
         self.sample()
+        end = self.cpu_now()
+        self.cpu = {name: end[name] - self.cpu.get(name, 0.0) for name in end}
 
 
 def span_bytes(span_file: Path) -> int:
@@ -255,6 +292,8 @@ def table(n: int, members: int, baseline: float, baseline_events: int, res: dict
         rows.append((f"peak RSS {name} (MiB, sampled / VmHWM)",
                      f"{rss.peak[name]:.0f} / {rss.hwm[name]:.0f}", "—",
                      "≤ 300 MB" if name in SERVICES else ""))
+    for name, seconds in sorted(rss.cpu.items(), key=lambda kv: -kv[1]):
+        rows.append((f"CPU {name} (ms per household)", f"{1000 * seconds / n:.2f}", "—", ""))
     rows.append(("span file (bytes per household)",
                  f"{span_total / n:,.0f} ({span_total / 2**20:.1f} MiB; "
                  f"{span_before / 2**20:.1f} MiB before the intake)", "—", "≤ 2 KB"))
@@ -305,7 +344,7 @@ async def main(n: int, baseline_events: int) -> None:
         await counts.open()
         span_before = span_bytes(span_file)
         registry = next(p for p in procs if p.name == "registry")
-        with RssSampler(procs) as rss:
+        with RssSampler(procs, dict(zip(("broker", "postgres"), infra.pids, strict=False))) as rss:
             res = await intake(registry, counts, path, n)
         for p in procs:
             if p.pid is None:

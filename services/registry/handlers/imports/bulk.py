@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,10 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import json_text
+
 
 def _encoder(column: sa.Column) -> Callable[[Any], Any]:
     if isinstance(column.type, JSONB):
-        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+        return lambda v: None if v is None else json_text(v)
     if isinstance(column.type, sa.LargeBinary):
         return lambda v: v
     return lambda v: v
