@@ -34,6 +34,7 @@ log = logging.getLogger("everydoor.consumer")
 tracer = trace.get_tracer("everydoor.consumer")
 
 DLQ_SUFFIX = ".dlq"
+_MAX_LINKS = 128  # the OpenTelemetry SDK's default span link limit
 
 
 @dataclass
@@ -323,8 +324,15 @@ class Consumer:
         context when there is one event, and a link to every event's context."""
         links: list[Link] = []
         parent = None
+        seen: set[str] = set()
         for p in items:
-            ctx = context_from(p.item.event.traceparent, p.item.event.tracestate)
+            traceparent = p.item.event.traceparent
+            # One link per distinct producer context (an import's events share one), up to the
+            # SDK's link limit: building links that would be dropped costs CPU on every batch.
+            if not traceparent or traceparent in seen or len(links) >= _MAX_LINKS:
+                continue
+            seen.add(traceparent)
+            ctx = context_from(traceparent, p.item.event.tracestate)
             if ctx is None:
                 continue
             span_ctx = trace.get_current_span(ctx).get_span_context()

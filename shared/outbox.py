@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.db import PlatformTables
 from shared.envelope import Envelope
-from shared.telemetry import Metrics, context_from, current_trace_headers
+from shared.telemetry import Metrics, context_from, current_trace_headers, trace_id_of
 
 log = logging.getLogger("everydoor.outbox")
 tracer = trace.get_tracer("everydoor.outbox")
@@ -228,17 +228,20 @@ class Relay:
         """One publish span per relay batch (messaging conventions): a child of the writers'
         context when every row comes from one trace, and a link to each row's context."""
         links: list[Link] = []
-        traces = set()
         parent = None
+        seen: set[str] = set()
         for row in rows:
+            if not row.traceparent or row.traceparent in seen or len(links) >= 128:
+                continue  # one link per distinct writer context, up to the SDK's link limit
+            seen.add(row.traceparent)
             ctx = context_from(row.traceparent, row.tracestate)
             if ctx is None:
                 continue
             span_ctx = trace.get_current_span(ctx).get_span_context()
             if span_ctx.is_valid:
                 links.append(Link(span_ctx))
-                traces.add(span_ctx.trace_id)
                 parent = ctx
+        traces = {trace_id_of(row.traceparent) for row in rows if row.traceparent}
         topics = sorted({row.topic for row in rows})
         return tracer.start_as_current_span(
             f"{topics[0]} publish" if len(topics) == 1 else "publish",
