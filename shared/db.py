@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,27 @@ class PlatformTables:
 def json_text(value: Any) -> str:
     """JSON for json/jsonb columns (orjson: every batch writes thousands of documents)."""
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _copy_encoder(column: sa.Column) -> Callable[[Any], Any]:
+    if isinstance(column.type, JSONB):
+        return lambda v: None if v is None else json_text(v)
+    return lambda v: v
+
+
+async def copy_rows(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk-load dict rows with PostgreSQL COPY on the session's connection (same transaction):
+    the cheapest way in for a batch's rows."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    encoders = [_copy_encoder(table.c[c]) for c in columns]
+    records = [tuple(enc(r[c]) for enc, c in zip(encoders, columns, strict=True)) for r in rows]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table.name, columns=columns, records=records)
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

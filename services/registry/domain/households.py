@@ -110,7 +110,9 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _flatten_into(out: dict[str, Any], value: Any, prefix: str) -> None:
-    if isinstance(value, dict | Mapping):
+    if value is None or isinstance(value, str | int | float):  # most leaves: no ABC check
+        out[prefix[:-1] if prefix.endswith(".") else prefix] = value
+    elif isinstance(value, dict | Mapping):
         for k, v in value.items():
             _flatten_into(out, v, f"{prefix}{k}.")
     elif isinstance(value, list) and value and all(

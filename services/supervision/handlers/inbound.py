@@ -14,6 +14,7 @@ from services.eligibility import events as eligibility_events
 from services.registry import events as registry_events
 from services.supervision import domain, tables
 from shared.consumer import BatchContext
+from shared.db import copy_rows
 from shared.envelope import Envelope
 from shared.telemetry import trace_id_of
 
@@ -25,9 +26,10 @@ def scrub(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("field") in PII_KEYS:  # a field-level change of an identifier
             return {"field": value["field"]}
-        return {k: scrub(v) for k, v in value.items() if k not in PII_KEYS}
+        return {k: scrub(v) if isinstance(v, dict | list) else v
+                for k, v in value.items() if k not in PII_KEYS}
     if isinstance(value, list):
-        return [scrub(v) for v in value]
+        return [scrub(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 
@@ -109,8 +111,8 @@ async def on_events(ctx: BatchContext) -> None:
         await session.execute(sa.update(c).where(
             c.c.classification_id == sa.func.any(sa.literal(recognized, ARRAY(sa.Text))))
             .values(status="recognized", updated_at=sa.func.now()))
-    if entries:
-        await session.execute(pg_insert(tables.timeline_entry).on_conflict_do_nothing(), entries)
+    # COPY: the inbox already made each event new to this consumer, so no entry can repeat.
+    await copy_rows(session, tables.timeline_entry, entries)
 
 
 Row = dict[str, Any]

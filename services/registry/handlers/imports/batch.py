@@ -26,8 +26,8 @@ from services.registry.handlers.common import (
     survey_snapshot,
 )
 from services.registry.handlers.households import member_row
-from services.registry.handlers.imports.bulk import copy_rows
 from shared.auth import Principal
+from shared.db import copy_rows
 from shared.envelope import Envelope
 from shared.runtime import Runtime
 
