@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -44,6 +44,10 @@ class ProgramStatus:
     name: str
     eligible: bool
     reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (all fields are scalars: no deep copy needed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _check_rule(rule: Any, where: str) -> None:

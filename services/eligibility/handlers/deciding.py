@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -148,7 +148,7 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *,
         programs_changed = False
         if row["current_classification_id"] is not None or row["programs"] is not None:
             category, status = _published_standing(row)
-            programs = [asdict(p) for p in programs_of(svc, row)]
+            programs = [p.as_dict() for p in programs_of(svc, row)]
             stored = {"category": category, "status": status, "programs": programs}
             previous = row["programs"] or {}
             if {k: previous.get(k) for k in stored} != stored:

@@ -75,16 +75,20 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
         return
     columns = ("id", *_SNAPSHOT_COLUMNS)
     stmt = pg_insert(H)
-    rows = {r["id"]: dict(r) for r in (await session.execute(
+    await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[H.c.id],
-            set_={c: stmt.excluded[c] for c in _SNAPSHOT_COLUMNS} | {"updated_at": sa.func.now()})
-        .returning(*H.c), [{c: row[c] for c in columns} for row in changed])).mappings()}
+            set_={c: stmt.excluded[c] for c in _SNAPSHOT_COLUMNS} | {"updated_at": sa.func.now()}),
+        [{c: row[c] for c in columns} for row in changed])
+    # The rows as stored, without reading them back: the locked rows with the snapshots applied
+    # (a new household has nothing else yet).
+    rows = {h: _EMPTY_ROW | state[h] for h in ids if h in state}
     decide_rows = [rows[h] for h in ids if h in triggers]
     if decide_rows:
         await refresh(session, svc, decide_rows, trigger=triggers)
 
 
+_EMPTY_ROW: Row = {c.name: None for c in H.c}
 _SNAPSHOT_COLUMNS = ("area_type", "province_code", "commune_code", "village", "head_name",
                      "status", "member_count", "registry_version", "last_event_id", "survey",
                      "survey_date", "survey_event_id")

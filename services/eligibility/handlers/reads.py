@@ -182,5 +182,5 @@ async def programs(session: AsyncSession, svc: Service, *, user: Principal,
         "current_category": h["current_category"], "household_status": h["status"],
         "just_escaped": standing.just_escaped(today),
         "just_escaped_until": standing.just_escaped_until,
-        "programs": [asdict(p) for p in programs_of(svc, h)],
+        "programs": [p.as_dict() for p in programs_of(svc, h)],
     })
