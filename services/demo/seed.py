@@ -112,18 +112,26 @@ class Client:
         return resp.json() if "json" in ctype else resp.text
 
 
-def import_households(c: Client, lines: list[dict[str, Any]]) -> tuple[int, int]:
-    """Bulk-import NDJSON lines and wait for the job; (accepted, rejected)."""
+def start_import(c: Client, lines: list[dict[str, Any]]) -> str:
+    """Upload NDJSON lines as a bulk import; the job's id (it runs in the background)."""
     body = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
     job = c.call("POST", f"{c.urls.registry}/v1/imports", role="commune_officer", content=body,
                  headers={"Content-Type": "application/x-ndjson"})
-    job_id = job["import_id"]
+    return str(job["import_id"])
 
+
+def wait_import(c: Client, job_id: str, *, timeout: float = 600) -> dict[str, Any]:
+    """Wait until the import job is done (or failed); its final state."""
     def done() -> dict[str, Any] | None:
         state = c.call("GET", f"{c.urls.registry}/v1/imports/{job_id}", role="commune_officer")
         return state if state.get("status") in ("done", "failed") else None
 
-    state = wait_for(done, what="the household import", timeout=600)
+    return wait_for(done, what="the household import", timeout=timeout)
+
+
+def import_households(c: Client, lines: list[dict[str, Any]]) -> tuple[int, int]:
+    """Bulk-import NDJSON lines and wait for the job; (accepted, rejected)."""
+    state = wait_import(c, start_import(c, lines))
     return int(state.get("accepted", 0)), int(state.get("rejected", 0))
 
 
@@ -154,14 +162,16 @@ def classification(c: Client, household_id: str) -> dict[str, Any] | None:
     return resp.json() if resp.status_code == 200 else None
 
 
-def classified_households(c: Client) -> list[str]:
-    """Ids of every household eligibility has classified in the commune (paged)."""
+def classified_households(c: Client, *, status: str | None = None) -> list[str]:
+    """Ids of every household eligibility has classified in the commune (paged), or only those
+    whose classification has `status` (`provisional`, `recognized`)."""
     out: list[str] = []
+    filters = {"status": status} if status else {}
     while True:
         page = items(c.call("GET", f"{c.urls.eligibility}/v1/classifications",
                             role="commune_officer",
                             params={"commune_code": c.commune, "limit": 1000,
-                                    "offset": len(out)}))
+                                    "offset": len(out), **filters}))
         out += [r["household_id"] for r in page]
         if len(page) < 1000:
             return out
@@ -201,14 +211,14 @@ def run_posting(c: Client) -> str:
     return posting_id
 
 
-def loan_candidates(c: Client, golden_id: str, *, village: str, limit: int) -> list[str]:
-    """Recognized poor households of one village, the golden one first."""
+def loan_candidates(c: Client, golden_id: str | None, *, village: str, limit: int) -> list[str]:
+    """Recognized poor households of one village, the golden one (if any) first."""
     body = c.call("GET", f"{c.urls.eligibility}/v1/classifications", role="commune_officer",
                   params={"commune_code": c.commune, "category": "poor", "status": "recognized",
                           "limit": 1000})
     rows = [r["household_id"] for r in items(body)
             if r.get("household_id") != golden_id and r.get("village") in (None, village)]
-    return [golden_id, *rows][:limit]
+    return ([golden_id, *rows] if golden_id else rows)[:limit]
 
 
 def eligible_at_disbursement(c: Client, household_id: str, programme: str) -> bool:
