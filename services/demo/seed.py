@@ -230,8 +230,10 @@ def eligible_at_disbursement(c: Client, household_id: str, programme: str) -> bo
     return bool(resp.json().get("programs", {}).get(programme, {}).get("eligible"))
 
 
-def take_loans(c: Client, households: list[str], *, village: str) -> list[str]:
-    """A Women's Union group in `village`; each member applies, the group reviews, the chair confirms."""
+def take_loans(c: Client, households: list[str], *, village: str,
+               on_confirmed: Callable[[str, str], None] | None = None) -> list[str]:
+    """A Women's Union group in `village`; each member applies, the group reviews, the chair
+    confirms (`on_confirmed(application_id, household_id)` after each confirmation)."""
     group = c.call("POST", f"{c.urls.disbursement}/v1/groups", role="commune_officer",
                    json={"commune_code": c.commune, "village": village,
                          "organisation": "womens_union", "name": f"Tổ TK&VV Hội Phụ nữ {village}",
@@ -254,6 +256,8 @@ def take_loans(c: Client, households: list[str], *, village: str) -> list[str]:
                json={"decision": "approve", "note": "Họp tổ ngày 20/11: nhất trí cho vay."})
         c.call("POST", f"{c.urls.disbursement}/v1/applications/{aid}/confirm", role="commune_chair")
         applications.append(aid)
+        if on_confirmed is not None:
+            on_confirmed(aid, hid)
     return applications
 
 
