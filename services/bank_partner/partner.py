@@ -8,8 +8,11 @@ Contract (services/disbursement/events.py, docs/bank-partner.md):
 
 Idempotency: the instruction id is the key of the local state. An instruction seen again (a
 redelivery, a republished outbox row) is not answered twice; the decision for an instruction is a
-pure function of (seed, instruction id), so even a partner that lost its state answers the same.
-Offsets are committed only after the statuses are acknowledged and the state is saved.
+pure function of (seed, instruction id), so even a partner that lost its state answers the same —
+with the same CloudEvents id per (instruction, status, bank reference), so that a status sent
+again by a partner killed after publishing but before saving its state is dropped by the issuer's
+inbox instead of counting as a second settlement or repayment. Offsets are committed only after
+the statuses are acknowledged and the state is saved.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import logging
 import os
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +37,7 @@ from services.disbursement import events
 from shared.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger("everydoor.bank_partner")
+STATUS_IDS = uuid.UUID("6f1d6a0e-5b7e-4c1e-9a51-3c0d2b8f7e41")  # uuid5 namespace of status ids
 
 
 @dataclass
@@ -241,8 +246,12 @@ class Partner:
             instruction_id=instruction_id, status=status,  # type: ignore[arg-type]
             reason_code=reason_code, bank_reference=bank_ref, amount_vnd=amount_vnd,
             occurred_at=datetime.now(UTC))
+        # The same answer always has the same id: a repeat after a crash is a duplicate.
+        event_id = str(uuid.uuid5(STATUS_IDS, f"{self.config.partner}/{instruction_id}/{status}/"
+                                              f"{bank_ref or ''}"))
         return Envelope(type=events.BANK_STATUS, source=f"/partners/{self.config.partner}",
-                        subject=household_id, data=payload.model_dump(mode="json", exclude_none=True),
+                        id=event_id, subject=household_id,
+                        data=payload.model_dump(mode="json", exclude_none=True),
                         correlation_id=cause.correlation_id or cause.id, causation_id=cause.id,
                         # The instruction's trace context travels back: the issuer's trace goes on.
                         traceparent=cause.traceparent)

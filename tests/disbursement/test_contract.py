@@ -8,12 +8,15 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import yaml
 
+from services.bank_partner.config import PartnerConfig
+from services.bank_partner.partner import Partner, Pending
 from services.disbursement import contract, events
 from shared.infra import free_port
 from shared.processes import ServiceProcess
@@ -81,6 +84,25 @@ async def test_the_reference_partner_runs_as_a_process_and_stops_on_sigterm(serv
         await asyncio.to_thread(proc.stop)
     assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail()
     assert json.loads((home / "state.json").read_text())["version"] == 1
+
+
+def test_a_partner_restarted_from_its_last_saved_state_answers_with_the_same_event_ids(tmp_path):
+    # Killed after publishing `settled` and the repayment but before saving its state, the
+    # partner answers again on restart: with the same ce_ids, the issuer's inbox drops them
+    # (new ids counted a second settlement and a second repayment).
+    config = PartnerConfig(partner="vbsp", state_file=tmp_path / "state.json", repayments=1)
+    before = Partner(config)
+    before.state.pending["ins-1"] = Pending(
+        instruction_id="ins-1", household_id="h-1", amount_vnd=50_000_000, outcome="settled",
+        due_at=time.time() - 1, term_months=36, annual_rate_pct=6.6, causation_id="ev-1")
+    before.save_state()
+    first = before.due_settlements()  # published, then the process dies before save_state()
+    after = Partner(config)
+    after.load_state()
+    again = after.due_settlements()
+    assert [e.data["status"] for e in first] == ["settled", "repayment_received"]
+    assert [(e.id, e.data["status"]) for e in again] == [(e.id, e.data["status"]) for e in first]
+    assert len({e.id for e in first}) == 2  # a settlement and a repayment are two events
 
 
 async def test_the_migrated_database_matches_the_table_definitions(stack):
