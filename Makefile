@@ -50,11 +50,10 @@ token: $(STAMP)
 seed: $(STAMP)
 	$(BIN)/everydoor seed --households $${N:-300}
 
-# The headline first (the intake end to end against the raw baseline, one table), then each service's.
+# Every bench of issue 10 in sequence, then one table (sizes from BENCH_* variables, BENCH_QUICK=1
+# for a run of minutes; see bench/run.py).
 bench: $(STAMP)
-	@echo "== bench/intake_bench.py"; $(BIN)/python bench/intake_bench.py
-	@for b in bench/*_bench.py; do [ "$$b" = bench/intake_bench.py ] && continue; \
-	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/run.py
 
 # Regenerate docs/contracts (AsyncAPI, event JSON Schemas, OpenAPI) from the code.
 contracts: $(STAMP)

@@ -204,6 +204,7 @@ if __name__ == "__main__":
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.common import report
     from shared.infra import EmbeddedInfra, free_port
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
@@ -214,5 +215,6 @@ if __name__ == "__main__":
         rate = asyncio.run(run_baseline(infra.bootstrap_servers, infra.database_url, events=n))
         print(f"BASELINE {n} events: {rate:,.0f} events/s (one batched hop, no framework; "
               f"{time.perf_counter() - t:.1f} s with setup)")
+        report("baseline", events=n, rate=rate)
     finally:
         infra.stop()

@@ -1,11 +1,17 @@
 """Disbursement end to end: confirmed loan → instruction → reference partner → settled.
 
 Starts a fresh embedded broker + PostgreSQL, the disbursement service and the reference bank
-partner as separate processes; seeds N eligible households in savings-and-loan groups, submits and
-group-reviews N loan applications, then times N confirmations (concurrency C) until every
-instruction is settled. Ends with the count check: exactly one instruction per confirmed
-application, in the database and on the partner's topic.
-Run: .venv/bin/python bench/disbursement_bench.py [N] [C]
+partner as separate processes.
+0. The eligibility projection alone: P households' `classification.decided.v1` and
+   `program_eligibility.changed.v1` (2P events, as eligibility publishes them) are published
+   before the service starts; timed from the first projected household until the `household`
+   table has all P → events/s (the raw baseline's measure: a backlog, the group join untimed).
+1. Seeds N eligible households in savings-and-loan groups, submits and group-reviews N loan
+   applications, then times N confirmations (concurrency C) until every instruction is settled.
+   Ends with the count check: exactly one instruction per confirmed application, in the
+   database and on the partner's topic.
+Ends with one `RESULT {json}` line (bench/run.py).
+Run: .venv/bin/python bench/disbursement_bench.py [N=1000] [C=16] [P=0]
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,6 +38,8 @@ os.environ["EVERYDOOR_HOME"] = str(HOME)  # dev key shared with the child proces
 import sqlalchemy as sa  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
+from bench.baseline import asyncpg_dsn  # noqa: E402
+from bench.common import count_or_zero, drain, report  # noqa: E402
 from services.disbursement import events  # noqa: E402
 from services.eligibility import events as eligibility_events  # noqa: E402
 from shared import db  # noqa: E402
@@ -41,6 +50,7 @@ from shared.processes import ServiceProcess  # noqa: E402
 
 PARTNER = "vbsp"
 COMMUNE = "01001"
+PROJECTION_COMMUNE = "01002"
 AMOUNT = 20_000_000
 
 
@@ -72,6 +82,64 @@ async def seed_eligibility(bootstrap: str, households: list[str]) -> None:
         await producer.stop()
 
 
+def projection_envelopes(n: int) -> list[Envelope]:
+    """Per household, a classification decision then its programme list (one commune apart
+    from the loans' one), both keyed by the household as eligibility publishes them."""
+    out = []
+    for i in range(n):
+        h, village, head = str(uuid.uuid4()), f"Thôn {i % 12 + 1}", f"Lò Văn Chiếu {i}"
+        decided = Envelope(
+            type=eligibility_events.CLASSIFICATION_DECIDED, source=eligibility_events.SOURCE,
+            subject=h, data=eligibility_events.ClassificationDecidedV1(
+                classification_id=str(uuid.uuid4()), household_id=h, category="poor",
+                ruleset_id="VN-MDP-2022", area_type="rural", province_code="01",
+                commune_code=PROJECTION_COMMUNE, village=village, head_name=head,
+                decided_at=datetime.now(UTC), explanation=eligibility_events.ExplanationV1(
+                    ruleset_id="VN-MDP-2022", area_type="rural", income_per_capita_vnd=1_000_000,
+                    income_line_vnd=1_500_000, deprivation_count=3, threshold=3, deprived=[]),
+            ).model_dump(mode="json"))
+        changed = decided.caused(
+            type=eligibility_events.PROGRAM_ELIGIBILITY_CHANGED, source=eligibility_events.SOURCE,
+            data=eligibility_events.ProgramEligibilityChangedV1(
+                household_id=h, category="poor", status="provisional",
+                commune_code=PROJECTION_COMMUNE, village=village, head_name=head,
+                as_of=datetime.now(UTC), changed=["VBSP-POOR-LOAN"],
+                programs=[eligibility_events.ProgramStatus(
+                    program_code="VBSP-POOR-LOAN", eligible=True, reason="poor")],
+            ).model_dump(mode="json"))
+        out += [decided, changed]
+    return out
+
+
+async def projection_alone(infra: EmbeddedInfra, service: ServiceProcess, n: int) -> dict:
+    """Publish the backlog, start the service, time until the projection has every household."""
+    items = projection_envelopes(n)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers, acks="all",
+                                linger_ms=5)
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        futures = [await producer.send(eligibility_events.TOPIC, value=e.value(), key=e.key,
+                                       headers=e.headers()) for e in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    print(f"published:              {len(items)} eligibility events ({n} households) before the "
+          f"service started in {time.perf_counter() - t0:.1f} s", flush=True)
+    conn = await asyncpg.connect(asyncpg_dsn(infra.database_url, "everydoor_disbursement"))
+    try:
+        service.start()
+        done = await drain(lambda: count_or_zero(conn, "select count(*) from household"), n,
+                           what="households projected")
+    finally:
+        await conn.close()
+    alone = {"households": n, "events": len(items), "seconds": done["seconds"],
+             "rate": 2 * done["rate"]}  # two events per household
+    print(f"projection alone:       {alone['rate']:8.1f} events/s ({2 * done['items']} events in "
+          f"{done['seconds']:.2f} s, from the first projected household)", flush=True)
+    return alone
+
+
 async def topic_instructions(bootstrap: str, expected: int) -> dict[str, set[str]]:
     """application id → instruction ids seen on the partner's topic."""
     consumer = AIOKafkaConsumer(events.instructions_topic(PARTNER), bootstrap_servers=bootstrap,
@@ -92,7 +160,7 @@ async def topic_instructions(bootstrap: str, expected: int) -> dict[str, set[str
     return seen
 
 
-async def main(n: int, concurrency: int) -> None:
+async def main(n: int, concurrency: int, projection: int) -> None:
     """Run the measurement and print the figures."""
     topics = [events.TOPIC, events.instructions_topic(PARTNER), events.status_topic(PARTNER),
               eligibility_events.TOPIC, "supervision.events"]
@@ -110,8 +178,12 @@ async def main(n: int, concurrency: int) -> None:
                              env=env | {"BANK_PARTNER_SETTLE_DELAY_S": "0",
                                         "BANK_PARTNER_STATE_FILE": str(HOME / "partner.json")},
                              log_path=HOME / "partner.log")
+    alone = None
     try:
-        service.start()
+        if projection:
+            alone = await projection_alone(infra, service, projection)
+        else:
+            service.start()
         partner.start()
         await asyncio.to_thread(service.wait_ready, 120)
         officer, chair, admin = (bearer("commune_officer"), bearer("commune_chair"),
@@ -160,8 +232,8 @@ async def main(n: int, concurrency: int) -> None:
                                             for i in ids))
             t_confirm = time.perf_counter() - t0
             while True:
-                report = await call("GET", f"/v1/reconciliation?commune_code={COMMUNE}", admin)
-                settled = next((s["count"] for s in report["by_status"]
+                recon = await call("GET", f"/v1/reconciliation?commune_code={COMMUNE}", admin)
+                settled = next((s["count"] for s in recon["by_status"]
                                 if s["status"] == "settled"), 0)
                 if settled >= n or time.perf_counter() - t0 > 600:
                     break
@@ -188,6 +260,10 @@ async def main(n: int, concurrency: int) -> None:
         finally:
             await engine.dispose()
         on_topic = await topic_instructions(infra.bootstrap_servers, n)
+    except BaseException:
+        print(f"disbursement log tail:\n{service.log_tail()}\nbank partner log tail:\n"
+              f"{partner.log_tail()}", file=sys.stderr)
+        raise
     finally:
         partner.stop()
         service.stop()
@@ -208,8 +284,13 @@ async def main(n: int, concurrency: int) -> None:
     same = all(a["instruction"]["instruction_id"] == f["instruction"]["instruction_id"]
                for a, f in zip(again, first, strict=False))
     print(f"retried confirmations:  {len(again)} → {'the same instruction each' if same else 'MISMATCH'}")
+    report("disbursement", applications=n, concurrency=concurrency, settled=settled,
+           settle_s=t_all, confirm_s=t_confirm, p50_ms=statistics.median(lat) * 1000 if lat else None,
+           counts_ok=per_app.instructions == per_app.apps == n and dup == 0 and same,
+           projection=alone)
 
 
 if __name__ == "__main__":
     asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000,
-                     int(sys.argv[2]) if len(sys.argv) > 2 else 16))
+                     int(sys.argv[2]) if len(sys.argv) > 2 else 16,
+                     int(sys.argv[3]) if len(sys.argv) > 3 else 0))

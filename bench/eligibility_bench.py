@@ -1,13 +1,17 @@
-"""Eligibility: decision latency under steady load, and full re-evaluation throughput.
+"""Eligibility: the consumer alone, decision latency under steady load, full re-evaluation.
 
 Starts a fresh embedded broker + PostgreSQL and the eligibility service as a separate process.
-1. Steady load: registry `household.surveyed.v1` events at R/s for D seconds (new households);
-   the delay of each is measured from its send to the arrival of the
+0. The consumer alone: E registry `household.surveyed.v1` events (new households) are published
+   before the service starts; timed from the first decision in its database until all E are
+   classified → events/s (the raw baseline's measure: a backlog, the group join untimed).
+1. Steady load, for each rate R of a comma-separated list: surveyed events at R/s for D seconds
+   (new households); the delay of each is measured from its send to the arrival of the
    `classification.decided.v1` it caused on `eligibility.decisions` (p50/p95/p99).
 2. Full re-evaluation: N households (surveys of 2026) are written into the service's database,
    then `POST /v1/rulesets/VN-MDP-2022/reevaluate` decides every one of them (N decisions, 2N
    events); a re-run (nothing changes) and a corrected rule set (rural line raised) follow.
-Run: .venv/bin/python bench/eligibility_bench.py [N=100000] [R=100] [D=30]
+Ends with one `RESULT {json}` line (bench/run.py).
+Run: .venv/bin/python bench/eligibility_bench.py [N=100000] [R=100,1000] [D=30] [E=20000]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +41,8 @@ import sqlalchemy as sa  # noqa: E402
 import yaml  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
+from bench.baseline import asyncpg_dsn  # noqa: E402
+from bench.common import count_or_zero, drain, report  # noqa: E402
 from services.eligibility import events as eligibility_events  # noqa: E402
 from services.eligibility.config import RULESETS_DIR  # noqa: E402
 from services.registry import events as registry  # noqa: E402
@@ -62,6 +69,40 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered))) - 1))]
 
 
+def surveyed(rng: random.Random, i: int) -> Envelope:
+    """A new household's `household.surveyed.v1` (snapshot and survey inline)."""
+    household_id = str(uuid.uuid4())
+    snapshot = registry.HouseholdSnapshotV1(
+        household_id=household_id, version=1, area_type=rng.choice(["rural", "urban"]),
+        location=registry.Location(province_code="01", commune_code=f"01{i % 50:03d}",
+                                   village=f"Thôn {i % 7}"),
+        head_name=f"Hộ {i}")
+    payload = registry.HouseholdSurveyedV1(
+        household_id=household_id, version=1, household=snapshot,
+        survey=registry.SurveyV1(survey_id=str(uuid.uuid4()), survey_date=date(2026, 9, 1),
+                                 review_round="2026-periodic",
+                                 income_per_capita_vnd=rng.randint(800_000, 3_500_000),
+                                 deprivations=answers(rng)))
+    return Envelope(type=registry.HOUSEHOLD_SURVEYED, source=registry.SOURCE,
+                    subject=household_id, data=payload.model_dump(mode="json"))
+
+
+async def publish_backlog(bootstrap: str, n: int) -> float:
+    """N surveyed events of new households on the registry topic; seconds it took."""
+    rng = random.Random(5)
+    envelopes = [surveyed(rng, i) for i in range(n)]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        futures = [await producer.send(registry.TOPIC, value=e.value(), key=e.key,
+                                       headers=e.headers()) for e in envelopes]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - t0
+
+
 async def steady_load(bootstrap: str, rate: int, seconds: int) -> dict[str, float]:
     """Surveyed events at `rate`/s; per event, send → decided-event arrival in seconds."""
     rng = random.Random(7)
@@ -70,7 +111,8 @@ async def steady_load(bootstrap: str, rate: int, seconds: int) -> dict[str, floa
     consumer = AIOKafkaConsumer(eligibility_events.TOPIC, bootstrap_servers=bootstrap,
                                 group_id=f"bench-{uuid.uuid4()}", auto_offset_reset="earliest",
                                 enable_auto_commit=False, session_timeout_ms=2000,
-                                heartbeat_interval_ms=300)
+                                heartbeat_interval_ms=300,
+                                fetch_max_wait_ms=10)  # the reader adds no wait of its own
     await consumer.start()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
     await producer.start()
@@ -102,20 +144,7 @@ async def steady_load(bootstrap: str, rate: int, seconds: int) -> dict[str, floa
             pause = due - time.perf_counter()
             if pause > 0:
                 await asyncio.sleep(pause)
-            household_id = str(uuid.uuid4())
-            snapshot = registry.HouseholdSnapshotV1(
-                household_id=household_id, version=1, area_type=rng.choice(["rural", "urban"]),
-                location=registry.Location(province_code="01", commune_code=f"01{i % 50:03d}",
-                                           village=f"Thôn {i % 7}"),
-                head_name=f"Hộ {i}")
-            payload = registry.HouseholdSurveyedV1(
-                household_id=household_id, version=1, household=snapshot,
-                survey=registry.SurveyV1(survey_id=str(uuid.uuid4()), survey_date=date(2026, 9, 1),
-                                         review_round="2026-periodic",
-                                         income_per_capita_vnd=rng.randint(800_000, 3_500_000),
-                                         deprivations=answers(rng)))
-            env = Envelope(type=registry.HOUSEHOLD_SURVEYED, source=registry.SOURCE,
-                           subject=household_id, data=payload.model_dump(mode="json"))
+            env = surveyed(rng, i)
             sent[env.id] = time.perf_counter()
             await producer.send(registry.TOPIC, value=env.value(), key=env.key,
                                 headers=env.headers())
@@ -129,12 +158,10 @@ async def steady_load(bootstrap: str, rate: int, seconds: int) -> dict[str, floa
             "p95": pct(delays, 95), "p99": pct(delays, 99), "max": max(delays)}
 
 
-async def seed(url: str, n: int) -> None:
-    """N households with a 2026 survey and no decision yet, written straight into the table."""
-    rng = random.Random(11)
-    engine = db.create_engine(url)
+def seed_rows(rng: random.Random, start: int, stop: int) -> list[dict]:
+    """Households start..stop-1 with a 2026 survey and no decision yet."""
     rows = []
-    for i in range(n):
+    for i in range(start, stop):
         day = date(2026, 1, 1) + timedelta(days=rng.randint(0, 360))
         rows.append({
             "id": f"{uuid.UUID(int=rng.getrandbits(128))}", "area_type": rng.choice(["rural", "urban"]),
@@ -147,12 +174,21 @@ async def seed(url: str, n: int) -> None:
                        "deprivations": answers(rng)},
             "survey_date": day, "survey_event_id": str(uuid.uuid4()),
         })
+    return rows
+
+
+async def seed(url: str, n: int) -> None:
+    """N households written straight into the table with COPY, 10,000 rows at a time (the
+    bench's memory stays flat in N)."""
     from services.eligibility import tables
 
+    rng = random.Random(11)
+    engine = db.create_engine(url)
     try:
-        async with engine.begin() as conn:
-            for k in range(0, n, 5000):
-                await conn.execute(sa.insert(tables.household), rows[k:k + 5000])
+        async with db.sessionmaker(engine)() as session:
+            for k in range(0, n, 10_000):
+                await db.copy_rows(session, tables.household, seed_rows(rng, k, min(n, k + 10_000)))
+                await session.commit()
     finally:
         await engine.dispose()
 
@@ -170,8 +206,36 @@ async def reevaluate(client: httpx.AsyncClient, ruleset_id: str) -> tuple[dict, 
         await asyncio.sleep(0.2)
 
 
-async def main(n: int, rate: int, seconds: int) -> None:
-    """Run both measurements and print the figures."""
+async def consumer_alone(infra: EmbeddedInfra, service: ServiceProcess, events: int) -> dict:
+    """Publish the backlog, start the service, time until every household is classified."""
+    t_pub = await publish_backlog(infra.bootstrap_servers, events)
+    print(f"published:     {events} surveyed events before the service started in {t_pub:.1f} s",
+          flush=True)
+    conn = await asyncpg.connect(asyncpg_dsn(infra.database_url, "everydoor_eligibility"))
+    try:
+        service.start()
+        alone = await drain(lambda: count_or_zero(
+            conn, "select count(*) from household where current_classification_id is not null"),
+            events, what="households classified")
+    finally:
+        await conn.close()
+    print(f"consumer alone: {alone['rate']:,.0f} events/s ({alone['items']} surveyed events "
+          f"classified in {alone['seconds']:.2f} s, from the first decision)", flush=True)
+    return alone
+
+
+def hwm_mib(pid: int | None) -> float | None:
+    """Peak RSS (VmHWM) of a process in MiB."""
+    if pid is None:
+        return None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+async def main(n: int, rates: list[int], seconds: int, events: int) -> None:
+    """Run the measurements, print the figures and the RESULT line."""
     topics = [registry.TOPIC, eligibility_events.TOPIC, "supervision.events"]
     infra = EmbeddedInfra(state=HOME / "infra", broker_port=free_port(), pg_port=free_port(),
                           databases=["everydoor_eligibility"],
@@ -187,26 +251,36 @@ async def main(n: int, rate: int, seconds: int) -> None:
         "ELIGIBILITY_RULESETS_DIRS": json.dumps([str(rulesets)])},
         log_path=HOME / "eligibility.log")
     ADMIN["Authorization"] = f"Bearer {issue_token(role='national_admin')}"
+    result: dict = {"reeval_households": n, "latency_seconds": seconds}
     try:
-        service.start()
+        if events:
+            result["alone"] = await consumer_alone(infra, service, events)
+        else:
+            service.start()
         await asyncio.to_thread(service.wait_ready, 120)
-        load = await steady_load(infra.bootstrap_servers, rate, seconds)
-        print(f"steady load:   {load['events']} survey events at {load['rate']:.0f}/s → "
-              f"decision event: p50 {load['p50'] * 1000:.0f} ms, p95 {load['p95'] * 1000:.0f} ms, "
-              f"p99 {load['p99'] * 1000:.0f} ms, max {load['max'] * 1000:.0f} ms")
+        result["latency"] = []
+        for rate in rates:
+            load = await steady_load(infra.bootstrap_servers, rate, seconds)
+            print(f"steady load:   {load['events']} survey events at {load['rate']:.0f}/s "
+                  f"(asked {rate}/s) → decision event: p50 {load['p50'] * 1000:.0f} ms, "
+                  f"p95 {load['p95'] * 1000:.0f} ms, p99 {load['p99'] * 1000:.0f} ms, "
+                  f"max {load['max'] * 1000:.0f} ms", flush=True)
+            result["latency"].append({"asked": rate, **load})
 
         url = sa.engine.make_url(infra.database_url).set(database="everydoor_eligibility")
         t0 = time.perf_counter()
         await seed(url.render_as_string(hide_password=False), n)
-        print(f"seeded:        {n} households with a 2026 survey in {time.perf_counter() - t0:.1f} s")
+        print(f"seeded:        {n} households with a 2026 survey in {time.perf_counter() - t0:.1f} s",
+              flush=True)
         async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
             first, t1 = await reevaluate(client, "VN-MDP-2022")
             print(f"re-evaluation: {first['processed']} households, {first['changed']} decided "
                   f"(2 events each) in {t1:.1f} s → {first['processed'] / t1:,.0f} households/s "
-                  f"[{first['status']}]")
+                  f"[{first['status']}]", flush=True)
             again, t2 = await reevaluate(client, "VN-MDP-2022")
             print(f"re-run:        {again['processed']} households, {again['changed']} changed in "
-                  f"{t2:.1f} s → {again['processed'] / t2:,.0f} households/s")
+                  f"{t2:.1f} s → {again['processed'] / t2:,.0f} households/s [{again['status']}]",
+                  flush=True)
             doc = yaml.safe_load((rulesets / "VN-MDP-2022.yaml").read_text(encoding="utf-8"))
             doc["income_lines_vnd"]["rural"] = 1_600_000
             (rulesets / "VN-MDP-2022.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True),
@@ -214,14 +288,23 @@ async def main(n: int, rate: int, seconds: int) -> None:
             fixed, t3 = await reevaluate(client, "VN-MDP-2022")
             print(f"line changed:  rural line 1,500,000 → 1,600,000: {fixed['processed']} households"
                   f" re-decided, {fixed['changed']} changed in {t3:.1f} s → "
-                  f"{fixed['processed'] / t3:,.0f} households/s")
+                  f"{fixed['processed'] / t3:,.0f} households/s [{fixed['status']}]")
+        for name, job, t in (("first", first, t1), ("rerun", again, t2), ("corrected", fixed, t3)):
+            result[f"reeval_{name}"] = {"processed": job["processed"], "changed": job["changed"],
+                                        "status": job["status"], "seconds": t}
+        result["eligibility_hwm_mib"] = hwm_mib(service.pid)
+    except BaseException:
+        print(f"eligibility log tail:\n{service.log_tail()}", file=sys.stderr)
+        raise
     finally:
         service.stop()
         infra.stop()
         shutil.rmtree(HOME, ignore_errors=True)
+    report("eligibility", **result)
 
 
 if __name__ == "__main__":
     asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000,
-                     int(sys.argv[2]) if len(sys.argv) > 2 else 100,
-                     int(sys.argv[3]) if len(sys.argv) > 3 else 30))
+                     [int(r) for r in (sys.argv[2] if len(sys.argv) > 2 else "100,1000").split(",")],
+                     int(sys.argv[3]) if len(sys.argv) > 3 else 30,
+                     int(sys.argv[4]) if len(sys.argv) > 4 else 20_000))

@@ -38,6 +38,7 @@ HOME = Path(tempfile.mkdtemp(prefix="everydoor-intake-bench-"))
 os.environ["EVERYDOOR_HOME"] = str(HOME)  # state, dev key and spooled uploads, shared with children
 
 from bench.baseline import asyncpg_dsn, run_baseline  # noqa: E402
+from bench.common import report  # noqa: E402
 from services.cli import DATABASES, bank_partner_process, topics  # noqa: E402
 from services.demo.households import household  # noqa: E402
 from services.registry import events as registry_events  # noqa: E402
@@ -356,6 +357,15 @@ async def main(n: int, baseline_events: int) -> None:
               f"(upload {res['upload_s']:.1f} s)\n")
         print(table(n, members, baseline, baseline_events, res, rss, span_total, span_before,
                     time.perf_counter() - wall))
+        hh_s = res["expected"] / res["t_all"]
+        report("intake", households=n, accepted=res["expected"], members=members,
+               baseline=baseline, baseline_events=baseline_events, households_per_s=hh_s,
+               ratio=2 * hh_s / baseline, t_import=res["t_import"],
+               t_classified=res["t_classified"], t_timeline=res["t_timeline"],
+               t_all=res["t_all"], rss_mib={k: rss.peak[k] for k in rss.pids},
+               hwm_mib={k: rss.hwm[k] for k in rss.pids}, services=sorted(SERVICES),
+               span_bytes=span_total, span_bytes_before=span_before,
+               span_bytes_per_household=span_total / n)
     finally:
         (HOME / "intake.ndjson").unlink(missing_ok=True)
         await counts.close()

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 HOME = Path(tempfile.mkdtemp(prefix="everydoor-registry-bench-"))
 os.environ["EVERYDOOR_HOME"] = str(HOME)  # dev key shared with the child process
 
+from bench.common import report  # noqa: E402
 from services.registry import events  # noqa: E402
 from services.supervision import events as supervision_events  # noqa: E402
 from shared.auth import issue_token  # noqa: E402
@@ -103,7 +104,7 @@ async def file_chunks(path: Path, size: int = 256 * 1024):
             yield chunk
 
 
-async def bench_import(client: httpx.AsyncClient, pid: int, n: int) -> None:
+async def bench_import(client: httpx.AsyncClient, pid: int, n: int) -> dict:
     """Generate, upload, time the job; memory of the service process."""
     path = HOME / "households.ndjson"
     base = 100_000_000_000
@@ -146,9 +147,11 @@ async def bench_import(client: httpx.AsyncClient, pid: int, n: int) -> None:
     print(f"RELAY    all {2 * n} events published {t_pub:.1f} s after the upload started "
           f"({2 * n / t_pub:,.0f} events/s end to end); backlog {left}")
     path.unlink()
+    return {"rows_per_s": n / t_import, "import_s": t_import, "hwm_mib": hwm_after,
+            "published_s": t_pub, "backlog": left}
 
 
-async def bench_latency(client: httpx.AsyncClient, rate: int, seconds: int) -> None:
+async def bench_latency(client: httpx.AsyncClient, rate: int, seconds: int) -> dict:
     """Open-loop POST /v1/households at `rate`/s for `seconds`."""
     officer = bearer("commune_officer", "11001")
     base = 200_000_000_000
@@ -186,6 +189,8 @@ async def bench_latency(client: httpx.AsyncClient, rate: int, seconds: int) -> N
           f"{total / elapsed:.1f} req/s achieved, {failures} failures): "
           f"p50 {q[49] * 1000:.1f} ms, p90 {q[89] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
           f"max {max(latencies) * 1000:.1f} ms")
+    return {"rate": rate, "achieved": total / elapsed, "failures": failures,
+            "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
 
 
 async def main(n: int, rate: int, seconds: int) -> None:
@@ -205,8 +210,9 @@ async def main(n: int, rate: int, seconds: int) -> None:
         assert registry.pid is not None
         async with httpx.AsyncClient(base_url=registry.url, timeout=60,
                                      limits=httpx.Limits(max_connections=200)) as client:
-            await bench_import(client, registry.pid, n)
-            await bench_latency(client, rate, seconds)
+            imported = await bench_import(client, registry.pid, n)
+            post = await bench_latency(client, rate, seconds)
+        report("registry", households=n, imported=imported, post=post)
     finally:
         registry.stop()
         infra.stop()

@@ -16,6 +16,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import report  # noqa: E402
 from tests.support.apps import auth  # noqa: E402
 from tests.support.system import running_system  # noqa: E402
 
@@ -66,6 +67,7 @@ async def main(n: int, concurrency: int) -> None:
     print(f"registry writes:   {n / t_write:8.1f} req/s  ({t_write:.2f} s)")
     print(f"slice end to end:  {done / t_all:8.1f} events/s consumed by eligibility "
           f"({done}/{n} in {t_all:.2f} s)")
+    report("slice", households=n, done=done, events_per_s=done / t_all, writes_per_s=n / t_write)
 
 
 if __name__ == "__main__":

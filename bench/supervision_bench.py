@@ -1,9 +1,11 @@
 """Supervision: timeline ingestion, the public posting page, and public complaint filing.
 
-Starts a fresh embedded broker + PostgreSQL and the supervision service as a separate process;
-publishes a registration and a provisional classification for N households of one commune
-(2N events), times until every one is in the timelines, then posts the commune's list and times
-the public page (N households on one page) and C concurrent complaint form posts.
+Starts a fresh embedded broker + PostgreSQL; publishes a registration and a provisional
+classification for N households of one commune (2N events) before the supervision service
+starts (a separate process), times its timeline consumer alone from the first entry until every
+event is in the timelines (the raw baseline's measure: a backlog, the group join untimed), then
+posts the commune's list and times the public page (N households on one page) and C concurrent
+complaint form posts. Ends with one `RESULT {json}` line (bench/run.py).
 Run: .venv/bin/python bench/supervision_bench.py [N] [C]
 """
 
@@ -19,6 +21,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 HOME = Path(tempfile.mkdtemp(prefix="everydoor-sup-bench-"))
 os.environ["EVERYDOOR_HOME"] = str(HOME)  # dev key shared with the child process
 
-import sqlalchemy as sa  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
+from bench.baseline import asyncpg_dsn  # noqa: E402
+from bench.common import count_or_zero, drain, report  # noqa: E402
 from services.disbursement import events as disbursement_events  # noqa: E402
 from services.eligibility import events as elig  # noqa: E402
 from services.registry import events as reg  # noqa: E402
 from services.supervision import events  # noqa: E402
-from shared import db  # noqa: E402
 from shared.auth import issue_token  # noqa: E402
 from shared.envelope import Envelope  # noqa: E402
 from shared.infra import EmbeddedInfra, free_port  # noqa: E402
@@ -100,23 +103,19 @@ async def main(n: int, concurrency: int) -> None:
         "SUPERVISION_RELAY_POLL_INTERVAL_S": "0.05",
         "SUPERVISION_COMPLAINT_RATE_LIMIT": str(10 * concurrency)},
         log_path=HOME / "supervision.log")
-    engine = db.create_engine(sa.engine.make_url(infra.database_url)
-                              .set(database="everydoor_supervision")
-                              .render_as_string(hide_password=False))
+    counter: asyncpg.Connection | None = None
     try:
-        service.start()
-        await asyncio.to_thread(service.wait_ready, 120)
+        counter = await asyncpg.connect(asyncpg_dsn(infra.database_url, "everydoor_supervision"))
         items = envelopes(n)
         t0 = time.perf_counter()
         await publish(infra.bootstrap_servers, items)
         t_publish = time.perf_counter() - t0
-        while True:
-            async with engine.connect() as conn:
-                kept = await conn.scalar(sa.text("select count(*) from timeline_entry"))
-            if kept >= len(items) or time.perf_counter() - t0 > 300:
-                break
-            await asyncio.sleep(0.1)
-        t_ingest = time.perf_counter() - t0
+        service.start()
+        entries = "select count(*) from timeline_entry"
+        ingest = await drain(lambda: count_or_zero(counter, entries), len(items),
+                             what="timeline entries")
+        kept = await count_or_zero(counter, entries)
+        await asyncio.to_thread(service.wait_ready, 120)
 
         officer = {"Authorization": "Bearer " + issue_token(role="commune_officer",
                                                             scope=COMMUNE)}
@@ -147,19 +146,27 @@ async def main(n: int, concurrency: int) -> None:
             t2 = time.perf_counter()
             complaint_times = await asyncio.gather(*(complain(i) for i in range(5 * concurrency)))
             t_complaints = time.perf_counter() - t2
+    except BaseException:
+        print(f"supervision log tail:\n{service.log_tail()}", file=sys.stderr)
+        raise
     finally:
-        await engine.dispose()
+        if counter is not None:
+            await counter.close()
         service.stop()
         infra.stop()
     print(f"households: {n}; events published: {len(items)} in {t_publish:.2f} s")
-    print(f"timeline ingestion:  {kept / t_ingest:8.1f} events/s  ({kept}/{len(items)} kept in "
-          f"{t_ingest:.2f} s, from first publish)")
+    print(f"timeline ingestion:  {ingest['rate']:8.1f} events/s  ({ingest['items']} events in "
+          f"{ingest['seconds']:.2f} s from the first entry; {kept}/{len(items)} kept; published "
+          f"before the service started, in {t_publish:.2f} s)")
     print(f"posting snapshot:    {n} households in {t_post * 1000:.0f} ms")
     print(f"public page ({len(page.content) // 1024} KiB): p50 {pct(page_times, .5):.0f} ms, "
           f"p95 {pct(page_times, .95):.0f} ms, mean {statistics.mean(page_times) * 1000:.0f} ms")
     print(f"complaint form posts: {len(complaint_times) / t_complaints:8.1f} req/s "
           f"(concurrency {concurrency}); p50 {pct(complaint_times, .5):.0f} ms, "
           f"p95 {pct(complaint_times, .95):.0f} ms")
+    report("supervision", households=n, events=len(items), kept=kept, timeline=ingest,
+           posting_ms=t_post * 1000, page_p50_ms=pct(page_times, .5),
+           complaints_per_s=len(complaint_times) / t_complaints)
 
 
 if __name__ == "__main__":
