@@ -153,7 +153,7 @@ class Consumer:
                  sessions: async_sessionmaker[AsyncSession], tables: PlatformTables,
                  outbox: Outbox, metrics: Metrics, batch_size: int = 500, max_attempts: int = 3,
                  session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 500,
-                 group_id: str | None = None) -> None:
+                 group_id: str | None = None, fetch_max_wait_ms: int = 100) -> None:
         self.spec = spec
         self.name = f"{service}.{spec.name}"
         self.group_id = group_id or self.name
@@ -166,6 +166,7 @@ class Consumer:
         self.max_attempts = max_attempts
         self.session_timeout_ms = session_timeout_ms
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.kafka: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
 
@@ -177,6 +178,9 @@ class Consumer:
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=self.heartbeat_interval_ms,
             max_poll_records=self.batch_size,
+            # A fetch answers as soon as records exist on a real Kafka; a short wait bounds the
+            # delay on brokers that hold an idle fetch (the embedded Tansu) at little idle cost.
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
         await self.kafka.start()
 

@@ -165,6 +165,10 @@ class Relay:
         await self._listen()
         try:
             while True:
+                # Cleared before the claim, not after: a NOTIFY that arrives while a batch is
+                # being published wakes the next round at once instead of being lost until
+                # the poll interval.
+                self._wake.clear()
                 try:
                     published = await self.publish_pending()
                 except asyncio.CancelledError:
@@ -175,7 +179,6 @@ class Relay:
                     await asyncio.sleep(1.0)
                 if published >= self.batch_size:
                     continue  # more waiting: no pause
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:

@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_session_timeout_ms: int = 6000
     consumer_heartbeat_interval_ms: int = 500
+    # The embedded Tansu holds a fetch for this long even when records arrive (real Kafka
+    # answers at once): lower means less delay per hop and more idle fetches.
+    consumer_fetch_max_wait_ms: int = 100
     max_body_bytes: int = 1_000_000
     relay_enabled: bool = True
     relay_batch_size: int = 2000
