@@ -495,8 +495,8 @@ class Consumer:
 
 def _stages(partitions: list[list[_Parsed]]) -> list[tuple[Handler, list[_Parsed]]]:
     """Group events into handler calls without reordering any key: each partition is cut into
-    runs of one handler function; the k-th runs of all partitions are merged by handler (partitions hold
-    disjoint keys), and stage k runs before stage k+1."""
+    runs of one handler function; the k-th runs of all partitions are merged by handler
+    (partitions hold disjoint keys), and stage k runs before stage k+1."""
     runs_by_partition: list[list[list[_Parsed]]] = []
     for ps in partitions:
         runs: list[list[_Parsed]] = []

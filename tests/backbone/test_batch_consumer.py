@@ -7,10 +7,10 @@ import asyncio
 import uuid
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from shared import db
-from shared.consumer import BatchContext, Consumer, ConsumerSpec, Handler
+from shared.consumer import BatchContext, Consumer, ConsumerSpec, Handler, Item, _Parsed, _stages
 from shared.envelope import Envelope
 from shared.infra import ensure_topics
 from shared.outbox import Outbox
@@ -102,3 +102,24 @@ async def test_a_batch_is_applied_in_order_with_few_calls_and_the_poison_is_isol
 
 async def _equals(count, expected: int) -> bool:
     return await count == expected
+
+
+def test_stages_keep_each_partitions_order_and_merge_runs_across_partitions():
+    async def a(ctx: BatchContext) -> None: ...
+
+    async def b(ctx: BatchContext) -> None: ...
+
+    ha, hb = Handler(batch=a), Handler(batch=b)
+
+    def parsed(partition: int, n: int, handler: Handler) -> _Parsed:
+        record = ConsumerRecord(topic="t", partition=partition, offset=n, timestamp=0,
+                                timestamp_type=0, key=None, value=b"{}", checksum=None,
+                                serialized_key_size=0, serialized_value_size=2, headers=())
+        event = Envelope(type="x", source="/t", data={}, id=f"{partition}-{n}")
+        return _Parsed(record=record, handler=handler, item=Item(event=event, payload={}, topic="t"))
+
+    p0 = [parsed(0, 0, ha), parsed(0, 1, ha), parsed(0, 2, hb), parsed(0, 3, ha)]
+    p1 = [parsed(1, 0, ha), parsed(1, 1, hb)]
+    stages = [(h.batch.__name__, [p.item.event.id for p in ps])  # type: ignore[union-attr]
+              for h, ps in _stages([p0, p1])]
+    assert stages == [("a", ["0-0", "0-1", "1-0"]), ("b", ["0-2", "1-1"]), ("a", ["0-3"])]
