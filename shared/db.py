@@ -133,6 +133,17 @@ async def copy_rows(session: AsyncSession, table: sa.Table, rows: list[dict[str,
     await driver.copy_records_to_table(table.name, columns=columns, records=records)
 
 
+COPY_FROM_ROWS = 50  # below this, COPY's set-up costs more than a multi-row INSERT
+
+
+async def write_rows(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert a batch's rows (no conflict handling): COPY for many, one INSERT for a few."""
+    if len(rows) >= COPY_FROM_ROWS:
+        await copy_rows(session, table, rows)
+    elif rows:
+        await session.execute(sa.insert(table), rows)
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An asyncpg engine with sane pool settings and a fast JSON codec."""
     return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,

@@ -18,7 +18,7 @@ from opentelemetry.trace import Link, SpanKind
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.db import PlatformTables, copy_rows
+from shared.db import PlatformTables, write_rows
 from shared.envelope import Envelope
 from shared.telemetry import Metrics, context_from, current_trace_headers, trace_id_of
 
@@ -130,9 +130,7 @@ class Outbox:
             return 0
         rows = list(buffer)
         buffer.clear()
-        # COPY: no SQL to parse and plan per batch size (a multi-row INSERT would be new SQL
-        # for every count of rows).
-        await copy_rows(session, self.table, rows)
+        await write_rows(session, self.table, rows)
         session.info[_WRITTEN] = True
         return len(rows)
 

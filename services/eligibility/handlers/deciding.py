@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from services.eligibility import domain, events, tables
 from services.eligibility.handlers.common import Service, jsonable
-from shared.db import copy_rows
+from shared.db import write_rows
 from shared.envelope import Envelope, utcnow
 
 log = logging.getLogger("everydoor.eligibility")
@@ -159,7 +159,7 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *,
                 programs_changed = True
         if changed or programs_changed:
             updates.append({f"b_{k}": row[k] for k in _UPDATED})
-    await copy_rows(session, C, new_rows)
+    await write_rows(session, C, new_rows)
     if superseded:
         # At most one provisional decision per household: the current one (a recognized one
         # stays recognized until a later one is recognized).

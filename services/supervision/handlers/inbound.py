@@ -14,7 +14,7 @@ from services.eligibility import events as eligibility_events
 from services.registry import events as registry_events
 from services.supervision import domain, tables
 from shared.consumer import BatchContext
-from shared.db import copy_rows
+from shared.db import write_rows
 from shared.envelope import Envelope
 from shared.telemetry import trace_id_of
 
@@ -111,8 +111,8 @@ async def on_events(ctx: BatchContext) -> None:
         await session.execute(sa.update(c).where(
             c.c.classification_id == sa.func.any(sa.literal(recognized, ARRAY(sa.Text))))
             .values(status="recognized", updated_at=sa.func.now()))
-    # COPY: the inbox already made each event new to this consumer, so no entry can repeat.
-    await copy_rows(session, tables.timeline_entry, entries)
+    # No conflict handling: the inbox already made each event new to this consumer.
+    await write_rows(session, tables.timeline_entry, entries)
 
 
 Row = dict[str, Any]
