@@ -363,7 +363,7 @@ class Consumer:
         with buffering(session):
             await handler(BatchContext(session=session, outbox=self.outbox,
                                        items=[p.item for p in stage]))
-            await self._flush(session)
+            await self.outbox.flush(session)
 
     async def _isolated(self, session: AsyncSession, handler: Handler, stage: list[_Parsed],
                         tally: Counter[tuple[str, str]]) -> None:
@@ -409,10 +409,6 @@ class Consumer:
         await self.dead_letter(session, p.record, event_id=p.item.event.id,
                                reason=f"handler failed: {last_error!r}", attempts=self.max_attempts)
         return "dead_lettered"
-
-    async def _flush(self, session: AsyncSession) -> None:
-        """Write the buffered outbox rows with one insert."""
-        await self.outbox.flush(session)
 
     def _record(self, tally: Counter[tuple[str, str]]) -> None:
         """Count a committed batch's outcomes in the metrics."""

@@ -60,11 +60,7 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
         if isinstance(payload, registry_events.HouseholdSurveyedV1) and payload.is_current:
             values |= _survey_values(payload, item.event.id)
             survey_changed = True
-        merged = (current or {}) | values
-        if current is None:
-            merged.setdefault("survey", None)
-            merged.setdefault("survey_date", None)
-            merged.setdefault("survey_event_id", None)
+        merged = (current or _EMPTY_ROW) | values  # a new household has nothing else yet
         if survey_changed or (current is not None and (
                 item.event.type in ALWAYS_INPUT
                 or any(current[f] != merged[f] for f in INPUT_FIELDS))):
@@ -80,10 +76,8 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
             index_elements=[H.c.id],
             set_={c: stmt.excluded[c] for c in _SNAPSHOT_COLUMNS} | {"updated_at": sa.func.now()}),
         [{c: row[c] for c in columns} for row in changed])
-    # The rows as stored, without reading them back: the locked rows with the snapshots applied
-    # (a new household has nothing else yet).
-    rows = {h: _EMPTY_ROW | state[h] for h in ids if h in state}
-    decide_rows = [rows[h] for h in ids if h in triggers]
+    # The rows as stored, without reading them back: the locked rows with the snapshots applied.
+    decide_rows = [state[h] for h in ids if h in triggers]
     if decide_rows:
         await refresh(session, svc, decide_rows, trigger=triggers)
 
