@@ -71,8 +71,14 @@ class PlatformTables:
                       server_default=sa.func.now()),
             sa.Column("sent_at", sa.DateTime(timezone=True)),
             sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+            # A row the broker refused: its error, when it is tried again, and when it was
+            # parked (too many attempts). Only its key waits behind it.
+            sa.Column("last_error", sa.Text),
+            sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+            sa.Column("parked_at", sa.DateTime(timezone=True)),
             sa.Index("ix_outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL")),
-            sa.Index("ix_outbox_subject", "subject"),
+            sa.Index("ix_outbox_failing", "key", "id",
+                     postgresql_where=sa.text("sent_at IS NULL AND last_error IS NOT NULL")),
         )
         self.inbox = sa.Table(
             "inbox", metadata,
@@ -99,6 +105,17 @@ class PlatformTables:
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
                       server_default=sa.func.now()),
             sa.Column("replayed_at", sa.DateTime(timezone=True)),
+            # Headers exactly as received ([name, base64 of the bytes]): `headers` is for reading
+            # and has bytes PostgreSQL's jsonb refuses (NUL) replaced.
+            sa.Column("raw_headers", JSONB),
+            sa.Column("replayed_by", sa.Text),
+            sa.Column("discarded_at", sa.DateTime(timezone=True)),
+            sa.Column("discarded_by", sa.Text),
+            # Set on an event parked behind an earlier dead letter of the same key (the id of
+            # that dead letter): not bad itself, it waits to be replayed in order.
+            sa.Column("parked_behind", sa.BigInteger),
+            sa.Index("ix_dead_letter_open_key", "consumer", "key",
+                     postgresql_where=sa.text("replayed_at IS NULL AND discarded_at IS NULL")),
         )
 
     @property
@@ -237,6 +254,30 @@ def create_platform_tables(bind: sa.Connection) -> None:
     meta = new_metadata()
     PlatformTables(meta)
     meta.create_all(bind)
+
+
+PLATFORM_V2 = (
+    "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS last_error text",
+    "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz",
+    "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS parked_at timestamptz",
+    "CREATE INDEX IF NOT EXISTS ix_outbox_failing ON outbox (key, id) "
+    "WHERE sent_at IS NULL AND last_error IS NOT NULL",
+    "DROP INDEX IF EXISTS ix_outbox_subject",  # nothing reads by subject; it cost every write
+    "ALTER TABLE dead_letter ADD COLUMN IF NOT EXISTS raw_headers jsonb",
+    "ALTER TABLE dead_letter ADD COLUMN IF NOT EXISTS replayed_by text",
+    "ALTER TABLE dead_letter ADD COLUMN IF NOT EXISTS discarded_at timestamptz",
+    "ALTER TABLE dead_letter ADD COLUMN IF NOT EXISTS discarded_by text",
+    "ALTER TABLE dead_letter ADD COLUMN IF NOT EXISTS parked_behind bigint",
+    "CREATE INDEX IF NOT EXISTS ix_dead_letter_open_key ON dead_letter (consumer, key) "
+    "WHERE replayed_at IS NULL AND discarded_at IS NULL",
+)
+
+
+def upgrade_platform_tables(bind: sa.Connection) -> None:
+    """Migration helper (0002 of every service): parked outbox rows, infallible dead letters and
+    per-key parking. Idempotent: a database created by 0001 with today's definitions has them."""
+    for statement in PLATFORM_V2:
+        bind.execute(sa.text(statement))
 
 
 def drop_platform_tables(bind: sa.Connection) -> None:
