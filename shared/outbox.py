@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,6 +49,20 @@ def buffering(session: AsyncSession) -> Iterator[None]:
             session.info.pop(_BUFFER, None)
         else:
             session.info[_BUFFER] = previous
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a name (same in every replica)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+def _ids(values: Sequence[int]) -> Any:
+    return sa.literal(list(values), ARRAY(sa.BigInteger))
+
+
+def _texts(values: Sequence[str]) -> Any:
+    return sa.literal(list(values), ARRAY(sa.Text))
 
 
 def channel(service: str) -> str:
@@ -144,12 +160,32 @@ class Outbox:
         await session.execute(sa.select(sa.func.pg_notify(channel(self.service), "")))
 
 
+_BLOCKED = sa.text(
+    "SELECT id, key, parked_at IS NULL AND coalesce(next_attempt_at, now()) <= now() AS due "
+    "FROM outbox WHERE sent_at IS NULL AND last_error IS NOT NULL ORDER BY id")
+
+
+def _retriable(exc: BaseException) -> bool:
+    """A broker outage or hiccup (every row would fail alike), not a row the broker refuses."""
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or isinstance(exc, KafkaConnectionError)
+    return isinstance(exc, (ConnectionError, TimeoutError))
+
+
 class Relay:
-    """Publishes unsent outbox rows in order of id; marks them sent; survives restarts."""
+    """Publishes unsent outbox rows in order of id; marks them sent; survives restarts.
+
+    Replicas of a service share one outbox and one of them publishes at a time: each batch is
+    claimed under a transaction-scoped advisory lock, so a second relay never publishes a key's
+    later rows while the first still holds its earlier ones, and takes over at its next round
+    when the first dies. A row the broker refuses (too large, a forbidden topic) is tried again
+    with backoff and parked after `max_attempts`; only its key waits behind it.
+    """
 
     def __init__(self, *, engine: AsyncEngine, tables: PlatformTables, producer: AIOKafkaProducer,
                  service: str, metrics: Metrics, batch_size: int = 500,
-                 poll_interval: float = 0.5) -> None:
+                 poll_interval: float = 0.5, max_attempts: int = 5,
+                 backoff_max_s: float = 300.0) -> None:
         self.engine = engine
         self.table = tables.outbox
         self.producer = producer
@@ -157,12 +193,17 @@ class Relay:
         self.metrics = metrics
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        self.backoff_max_s = backoff_max_s
+        self.lock_key = _lock_key(f"everydoor.relay.{service}")
+        self.leader = False
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
 
     async def run(self) -> None:
         """Relay loop: publish what is pending, then wait for NOTIFY or the poll interval."""
         await self._listen()
+        failures = 0
         try:
             while True:
                 # Cleared before the claim, not after: a NOTIFY that arrives while a batch is
@@ -171,17 +212,21 @@ class Relay:
                 self._wake.clear()
                 try:
                     published = await self.publish_pending()
+                    failures = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception:
+                    failures += 1
                     log.exception("relay %s failed; retrying", self.service)
                     published = 0
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(min(0.5 * 2 ** failures, 10.0))
                 if published >= self.batch_size:
                     continue  # more waiting: no pause
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
+            self.leader = False
+            self.metrics.relay_leader.set(0)
             if self._listener is not None:
                 with contextlib.suppress(Exception):
                     await self._listener.close()
@@ -196,36 +241,128 @@ class Relay:
             self._listener = None
 
     async def publish_pending(self) -> int:
-        """Claim one batch of unsent rows, publish them, mark them sent; return the count."""
+        """Claim one batch of unsent rows, publish them, mark them sent; return the count sent.
+        0 when another replica is publishing."""
         t = self.table
+        outage: BaseException | None = None
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(
+            if not await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self.lock_key))):
+                self._lead(False)
+                return 0
+            self._lead(True)
+            blocked_keys, heads, waiting = await self._blocked(conn)
+            query = (
                 sa.select(t.c.id, t.c.topic, t.c.key, t.c.headers, t.c.value, t.c.traceparent,
-                          t.c.tracestate)
+                          t.c.tracestate, t.c.attempts)
                 .where(t.c.sent_at.is_(None)).order_by(t.c.id).limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )).all()
+                .with_for_update()
+            )
+            if blocked_keys:
+                query = query.where(sa.or_(
+                    t.c.key.is_(None), t.c.key != sa.func.all(_texts(blocked_keys)),
+                    t.c.id == sa.func.any(_ids(heads))))
+            if waiting:
+                query = query.where(t.c.id != sa.func.all(_ids(waiting)))
+            rows = (await conn.execute(query)).all()
             if not rows:
                 return 0
-            with self._span(rows):
-                futures = []
-                for row in rows:
+            sent, refused, outage = await self._send(rows)
+            if sent:
+                await conn.execute(
+                    sa.update(t).where(t.c.id == sa.func.any(_ids([r.id for r in sent])))
+                    .values(sent_at=sa.func.now(), attempts=t.c.attempts + 1))
+            for row, exc in refused:
+                await self._refused(conn, row, exc)
+        for row in sent:
+            self.metrics.outbox_published.labels(row.topic).inc()
+        if outage is not None:
+            raise outage  # the broker is away: the loop backs off; the rest stay unsent
+        return len(sent)
+
+    async def _blocked(self, conn: Any) -> tuple[list[str], list[int], list[int]]:
+        """Keys with a refused row (only their head may go, when due) and keyless refused rows
+        not yet due. A partial index keeps this free while nothing fails."""
+        keys: list[str] = []
+        heads: list[int] = []
+        waiting: list[int] = []
+        seen: set[str] = set()
+        parked = 0
+        for row in (await conn.execute(_BLOCKED)).all():
+            if row.key is None:
+                if not row.due:
+                    waiting.append(row.id)
+            elif row.key not in seen:
+                seen.add(row.key)
+                keys.append(row.key)
+                if row.due:
+                    heads.append(row.id)
+            if not row.due:
+                parked += 1
+        self.metrics.outbox_parked.set(parked)
+        return keys, heads, waiting
+
+    async def _send(self, rows: Sequence[Any]) -> tuple[list[Any], list[tuple[Any, BaseException]],
+                                                         BaseException | None]:
+        """Publish rows in order; return the acknowledged ones, the refused ones with their
+        error, and the outage error if the broker was unreachable. A key's rows after one of
+        its rows failed are held back (not sent) so the key keeps its order."""
+        with self._span(rows):
+            pending: list[tuple[Any, asyncio.Future]] = []
+            refused: list[tuple[Any, BaseException]] = []
+            failed_keys: set[str | None] = set()
+            outage: BaseException | None = None
+            for row in rows:
+                if row.key is not None and row.key in failed_keys:
+                    continue
+                try:
                     # Each record carries the trace context of the transaction that wrote it,
                     # so the consumer's span joins the writer's trace.
-                    futures.append(await self.producer.send(
+                    future = await self.producer.send(
                         row.topic, value=bytes(row.value),
                         key=row.key.encode() if row.key else None,
                         headers=[(k, v.encode()) for k, v in row.headers],
-                    ))
-                await asyncio.gather(*futures)  # every record acknowledged (acks=all) first
-            await conn.execute(
-                sa.update(t).where(t.c.id == sa.func.any(sa.literal([r.id for r in rows],
-                                                                      ARRAY(sa.BigInteger))))
-                .values(sent_at=sa.func.now(), attempts=t.c.attempts + 1)
-            )
-        for row in rows:
-            self.metrics.outbox_published.labels(row.topic).inc()
-        return len(rows)
+                    )
+                except Exception as exc:  # noqa: BLE001 - refused at once (e.g. too large)
+                    if _retriable(exc):
+                        outage = exc
+                        break
+                    refused.append((row, exc))
+                    failed_keys.add(row.key)
+                    continue
+                pending.append((row, future))
+            results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+        sent = []
+        for (row, _), result in zip(pending, results, strict=True):
+            if not isinstance(result, BaseException):
+                sent.append(row)
+            elif _retriable(result):
+                outage = outage or result
+            else:
+                refused.append((row, result))
+        return sent, refused, outage
+
+    async def _refused(self, conn: Any, row: Any, exc: BaseException) -> None:
+        """Count a refused row's attempt: back off, and park it after `max_attempts`."""
+        t = self.table
+        attempts = row.attempts + 1
+        parked = attempts >= self.max_attempts
+        delay = min(2.0 ** attempts, self.backoff_max_s)
+        await conn.execute(sa.update(t).where(t.c.id == row.id).values(
+            attempts=attempts, last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            next_attempt_at=sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, delay),
+            parked_at=sa.func.now() if parked else None))
+        self.metrics.outbox_failed.labels(row.topic).inc()
+        log.warning("relay %s: row %d (%s, key %s) refused by the broker (attempt %d%s): %r",
+                    self.service, row.id, row.topic, row.key, attempts,
+                    ", parked: its key waits" if parked else "", exc)
+
+    def _lead(self, leader: bool) -> None:
+        if leader != self.leader:
+            log.info("relay %s: %s", self.service,
+                     "publishing (active replica)" if leader else "standing by (another replica "
+                     "publishes)")
+        self.leader = leader
+        self.metrics.relay_leader.set(1 if leader else 0)
 
     def _span(self, rows: Sequence[Any]) -> Any:
         """One publish span per relay batch (messaging conventions): a child of the writers'

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import db, problems
-from shared.auth import Authenticator, CurrentUser, require_role
+from shared.auth import Authenticator, CurrentUser, Principal, require_role
 from shared.consumer import Consumer, ConsumerSpec
 from shared.db import PlatformTables
 from shared.infra import ensure_topics
@@ -59,6 +59,9 @@ class StreamedBodyLimit:
         await self.app(scope, counted, send)
 
 log = logging.getLogger("everydoor.runtime")
+
+# Topics read by bank partners: not republished in bulk unless asked (a partner may not dedupe).
+PARTNER_TOPIC_PREFIX = "disbursement.instructions."
 
 
 
@@ -156,7 +159,8 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
     await producer.start()
     relay = Relay(engine=engine, tables=spec.tables, producer=producer, service=spec.name,
                   metrics=metrics, batch_size=settings.relay_batch_size,
-                  poll_interval=settings.relay_poll_interval_s)
+                  poll_interval=settings.relay_poll_interval_s,
+                  max_attempts=settings.relay_max_attempts)
     rt = Runtime(spec=spec, engine=engine, sessions=sessions, outbox=outbox, metrics=metrics,
                  producer=producer, relay=relay)
     try:
@@ -242,15 +246,81 @@ def ops_router() -> APIRouter:
         outcome = await consumer.replay(dead_letter_id)
         return {"id": dead_letter_id, "outcome": outcome}
 
-    @router.post("/outbox/republish", dependencies=[operator])
-    async def republish(rt: RuntimeDep, since_id: int = 0) -> dict:
-        """Mark kept outbox rows unsent so the relay publishes them again (refill a lost broker)."""
+    @router.post("/outbox/republish")
+    async def republish(rt: RuntimeDep, user: Annotated[Principal, operator], since_id: int = 0,
+                        topic: str | None = None, include_partners: bool = False) -> dict:
+        """Mark kept outbox rows unsent so the relay publishes them again (refill a lost broker;
+        consumers' inboxes absorb the repeats). `topic` limits it to one topic; bank-partner
+        topics are left out unless `include_partners` (a partner may not deduplicate)."""
+        t = rt.spec.tables.outbox
+        where = [t.c.id >= since_id, t.c.sent_at.is_not(None), t.c.parked_at.is_(None)]
+        if topic is not None:
+            where.append(t.c.topic == topic)
+        if not include_partners:
+            where.append(t.c.topic.not_like(f"{PARTNER_TOPIC_PREFIX}%"))
+        async with rt.transaction() as s:
+            result = await s.execute(sa.update(t).where(*where).values(sent_at=None))
+            await rt.outbox.notify(s)
+        requeued = result.rowcount  # type: ignore[attr-defined]
+        log.warning("audit: %s (%s) requeued %d outbox rows of %s (since id %d, topic %s, "
+                    "partners %s)", user.sub, user.role, requeued, rt.spec.name, since_id,
+                    topic or "any", include_partners)
+        return {"requeued": requeued}
+
+    @router.get("/outbox/parked", dependencies=[require_role("national_admin", "auditor")])
+    async def list_parked(rt: RuntimeDep, limit: int = 100) -> list[dict]:
+        """Outbox rows the broker refused, oldest first: parked ones and ones waiting to be
+        tried again. Each holds back its key's later events."""
+        t = rt.spec.tables.outbox
+        q = (sa.select(t.c.id, t.c.event_id, t.c.topic, t.c.key, t.c.type, t.c.attempts,
+                       t.c.last_error, t.c.next_attempt_at, t.c.parked_at, t.c.created_at,
+                       sa.func.length(t.c.value).label("bytes"))
+             .where(t.c.sent_at.is_(None), t.c.last_error.is_not(None))
+             .order_by(t.c.id).limit(min(limit, 1000)))
+        async with rt.snapshot() as s:
+            rows = (await s.execute(q)).mappings().all()
+        return [dict(r) for r in rows]
+
+    @router.post("/outbox/{row_id}/retry")
+    async def retry_parked(row_id: int, rt: RuntimeDep, user: Annotated[Principal, operator]) -> dict:
+        """Try a parked row again now (after the cause is fixed): attempts start over."""
         t = rt.spec.tables.outbox
         async with rt.transaction() as s:
-            result = await s.execute(sa.update(t).where(t.c.id >= since_id, t.c.sent_at.is_not(None))
-                                     .values(sent_at=None))
+            done = await s.execute(
+                sa.update(t).where(t.c.id == row_id, t.c.sent_at.is_(None),
+                                   t.c.last_error.is_not(None))
+                .values(parked_at=None, next_attempt_at=sa.func.now(), attempts=0)
+                .returning(t.c.event_id))
+            event_id = done.scalar()
+            if event_id is None:
+                raise problems.Problem(404, f"no refused outbox row {row_id}")
             await rt.outbox.notify(s)
-        return {"requeued": result.rowcount}  # type: ignore[attr-defined]
+        log.warning("audit: %s (%s) retried outbox row %d (%s) of %s", user.sub, user.role,
+                    row_id, event_id, rt.spec.name)
+        return {"id": row_id, "event_id": event_id, "outcome": "retrying"}
+
+    @router.post("/outbox/{row_id}/discard")
+    async def discard_parked(row_id: int, rt: RuntimeDep, user: Annotated[Principal, operator],
+                             reason: str) -> dict:
+        """Give up on a refused row (it is never published; its key's later events go on).
+        The row stays, marked with who discarded it and why."""
+        t = rt.spec.tables.outbox
+        async with rt.transaction() as s:
+            done = await s.execute(
+                sa.update(t).where(t.c.id == row_id, t.c.sent_at.is_(None),
+                                   t.c.last_error.is_not(None))
+                .values(sent_at=sa.func.now(), parked_at=sa.func.coalesce(t.c.parked_at,
+                                                                          sa.func.now()),
+                        last_error=sa.func.concat(f"discarded by {user.sub}: {reason[:500]} | ",
+                                                  t.c.last_error))
+                .returning(t.c.event_id))
+            event_id = done.scalar()
+            if event_id is None:
+                raise problems.Problem(404, f"no refused outbox row {row_id}")
+            await rt.outbox.notify(s)
+        log.warning("audit: %s (%s) discarded outbox row %d (%s) of %s: %s", user.sub, user.role,
+                    row_id, event_id, rt.spec.name, reason)
+        return {"id": row_id, "event_id": event_id, "outcome": "discarded"}
 
     return router
 

@@ -57,6 +57,8 @@ class ServiceSettings(BaseSettings):
     relay_enabled: bool = True
     relay_batch_size: int = 2000
     relay_poll_interval_s: float = 0.5
+    # A row the broker refuses is tried again with backoff, then parked (only its key waits).
+    relay_max_attempts: int = 5
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     # Names of key fields whose shipped development value must not be used outside dev mode.
     secret_fields: ClassVar[tuple[str, ...]] = ()

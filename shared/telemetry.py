@@ -179,6 +179,16 @@ class Metrics:
                                     registry=self.registry)
         self.outbox_published = Counter("outbox_published_total", "Events published by the relay",
                                         ["topic"], registry=self.registry)
+        self.outbox_failed = Counter("outbox_publish_failures_total",
+                                     "Outbox rows the broker refused (tried again with backoff)",
+                                     ["topic"], registry=self.registry)
+        self.outbox_parked = Gauge("outbox_parked", "Outbox rows parked after too many attempts "
+                                   "(their key waits behind them)", registry=self.registry)
+        self.relay_leader = Gauge("outbox_relay_leader", "1 while this replica is the service's "
+                                  "active publisher", registry=self.registry)
+        self.task_restarts = Counter("background_task_restarts_total",
+                                     "Background tasks restarted after a failure", ["task"],
+                                     registry=self.registry)
         self.events_processed = Counter("consumer_events_processed_total",
                                         "Events handled by a consumer",
                                         ["consumer", "topic", "outcome"], registry=self.registry)
