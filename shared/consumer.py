@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -153,7 +154,8 @@ class Consumer:
                  sessions: async_sessionmaker[AsyncSession], tables: PlatformTables,
                  outbox: Outbox, metrics: Metrics, batch_size: int = 500, max_attempts: int = 3,
                  session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 500,
-                 group_id: str | None = None, fetch_max_wait_ms: int = 100) -> None:
+                 group_id: str | None = None, fetch_max_wait_ms: int = 100,
+                 start_timeout_s: float = 30.0) -> None:
         self.spec = spec
         self.name = f"{service}.{spec.name}"
         self.group_id = group_id or self.name
@@ -167,13 +169,20 @@ class Consumer:
         self.session_timeout_ms = session_timeout_ms
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.start_timeout_s = start_timeout_s
         self.kafka: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
+        # Held while a batch is handled and committed; a rebalance waits for it, so partitions
+        # change hands between batches, not in the middle of one.
+        self.batch_lock = asyncio.Lock()
+        self.last_poll: float | None = None  # monotonic time the loop last came round
+        self.rebalances = 0
 
     async def start(self) -> None:
-        """Connect and subscribe."""
+        """Connect and subscribe (bounded: a group that never syncs raises, and the supervisor
+        starts the consumer again)."""
         self.kafka = AIOKafkaConsumer(
-            *self.spec.topics, bootstrap_servers=self.bootstrap, group_id=self.group_id,
+            bootstrap_servers=self.bootstrap, group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=self.heartbeat_interval_ms,
@@ -182,12 +191,19 @@ class Consumer:
             # delay on brokers that hold an idle fetch (the embedded Tansu) at little idle cost.
             fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
-        await self.kafka.start()
+        self.kafka.subscribe(self.spec.topics, listener=_Rebalance(self))
+        try:
+            await asyncio.wait_for(self.kafka.start(), self.start_timeout_s)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
-        """Leave the group."""
-        if self.kafka is not None:
-            await self.kafka.stop()
+        """Leave the group (a later `run` connects afresh)."""
+        kafka, self.kafka = self.kafka, None
+        self.assigned.clear()
+        if kafka is not None:
+            await kafka.stop()
 
     async def run(self) -> None:
         """Poll, handle, commit — forever. A failed commit (a rebalance took the partitions)
@@ -195,37 +211,57 @@ class Consumer:
         if self.kafka is None:
             await self.start()
         assert self.kafka is not None
+        kafka = self.kafka
         try:
             while True:
-                batch = await self.kafka.getmany(timeout_ms=500, max_records=self.batch_size)
-                if self.kafka.assignment():
+                self.last_poll = time.monotonic()
+                batch = await kafka.getmany(timeout_ms=500, max_records=self.batch_size)
+                if kafka.assignment():
                     self.assigned.set()
                 if not batch:
                     continue
-                try:
-                    await self.handle_batch(batch)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("%s: batch failed, will re-read it", self.name)
-                    self._rewind(batch)
-                    # Jitter: two transactions that deadlocked should not collide again in step.
-                    await asyncio.sleep(random.uniform(0.2, 1.0))
-                    continue
-                try:
-                    await self.kafka.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
-                except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-                    log.warning("%s: offset commit failed (%r); the batch is applied and will be "
-                                "skipped as duplicates when read again", self.name, exc)
+                async with self.batch_lock:
+                    if not await self._handle_and_commit(kafka, batch):
+                        # Jitter: two transactions that deadlocked should not collide again.
+                        await asyncio.sleep(random.uniform(0.2, 1.0))
         finally:
             await self.stop()
 
+    async def _handle_and_commit(self, kafka: AIOKafkaConsumer,
+                                 batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Handle a batch, then commit its offsets for the partitions still ours; False if the
+        batch failed and was rewound to be read again."""
+        try:
+            await self.handle_batch(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: batch failed, will re-read it", self.name)
+            self._rewind(batch)
+            return False
+        assigned = kafka.assignment()
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if tp in assigned}
+        if not offsets:
+            return True
+        try:
+            await kafka.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance took the partitions: the batch is applied, the new owner reads it again
+            # and the inbox skips it. The loop goes on.
+            log.warning("%s: offset commit failed (%r); the batch is applied and will be "
+                        "skipped as duplicates when read again", self.name, exc)
+        return True
+
     def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        assert self.kafka is not None
+        if self.kafka is None:
+            return
         assigned = self.kafka.assignment()
         for tp, records in batch.items():
             if tp in assigned:
-                self.kafka.seek(tp, records[0].offset)
+                try:
+                    self.kafka.seek(tp, records[0].offset)
+                except (IllegalStateError, KafkaError) as exc:  # revoked meanwhile: not ours
+                    log.warning("%s: could not rewind %s (%r)", self.name, tp, exc)
 
     async def handle_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """One DB transaction and one process span for the whole batch, with no savepoint; if a
@@ -487,6 +523,28 @@ class Consumer:
             tally = await self.process(session, [[record]], isolate=True)
         self._record(tally)
         return next((outcome for _, outcome in tally), "ignored")
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Partitions change hands between batches: a revocation waits for the batch in flight to
+    be committed; an assignment is logged and counted."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.consumer.batch_lock:
+            pass
+        if revoked:
+            log.info("%s: partitions revoked: %s", self.consumer.name, sorted(
+                f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.consumer.rebalances += 1
+        if assigned:
+            self.consumer.assigned.set()
+        log.info("%s: partitions assigned: %s", self.consumer.name, sorted(
+            f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
 
 def _stages(partitions: list[list[_Parsed]]) -> list[tuple[Handler, list[_Parsed]]]:

@@ -1,5 +1,5 @@
 """Transactional outbox: events are rows written in the same transaction as the state change,
-published afterwards by a relay (claim with FOR UPDATE SKIP LOCKED, mark sent, keep the row)."""
+published afterwards by one relay per service (claim in id order, mark sent, keep the row)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 import hashlib
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -197,6 +198,7 @@ class Relay:
         self.backoff_max_s = backoff_max_s
         self.lock_key = _lock_key(f"everydoor.relay.{service}")
         self.leader = False
+        self.last_round: float | None = None  # monotonic time of the loop's last round
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
 
@@ -210,6 +212,7 @@ class Relay:
                 # being published wakes the next round at once instead of being lost until
                 # the poll interval.
                 self._wake.clear()
+                self.last_round = time.monotonic()
                 try:
                     published = await self.publish_pending()
                     failures = 0

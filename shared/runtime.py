@@ -84,6 +84,59 @@ class ServiceSpec:
 
 
 @dataclass
+class TaskHealth:
+    """What /ready says of one supervised background task."""
+
+    name: str
+    state: str = "starting"  # starting | running | restarting | stopped
+    restarts: int = 0
+    last_error: str | None = None
+    # Monotonic time the task last showed progress (a consumer's poll, a relay's round).
+    heartbeat: Callable[[], float | None] | None = None
+
+    def problem(self, stuck_after_s: float) -> str | None:
+        """Why this task makes the replica not ready, or None."""
+        if self.state == "stopped":
+            return f"stopped: {self.last_error or 'exited'}"
+        beat = self.heartbeat() if self.heartbeat is not None else None
+        if self.state == "running" and beat is not None and \
+                time.monotonic() - beat > stuck_after_s:
+            return f"stuck: no progress for {time.monotonic() - beat:.0f}s"
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The task's state for /ready."""
+        return {"state": self.state, "restarts": self.restarts, "last_error": self.last_error}
+
+
+async def supervise(name: str, run: Callable[[], Awaitable[None]], health: TaskHealth,
+                    metrics: Metrics, *, backoff_max_s: float = 30.0) -> None:
+    """Run `run` forever: when it raises (or returns), log it, count it and start it again with
+    exponential backoff (reset after a long healthy run). Nothing dies silently."""
+    delay = 0.5
+    while True:
+        health.state = "running"
+        started = time.monotonic()
+        try:
+            await run()
+            health.last_error = "exited"
+        except asyncio.CancelledError:
+            health.state = "stopped"
+            health.last_error = "cancelled"
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged, counted, restarted
+            log.exception("%s failed; restarting in %.1fs", name, delay)
+            health.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        health.restarts += 1
+        health.state = "restarting"
+        metrics.task_restarts.labels(name).inc()
+        if time.monotonic() - started > 60:
+            delay = 0.5
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, backoff_max_s)
+
+
+@dataclass
 class Runtime:
     """Live resources of one service process (engine, producer, outbox, consumers)."""
 
@@ -97,6 +150,15 @@ class Runtime:
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    health: dict[str, TaskHealth] = field(default_factory=dict)
+
+    def supervised(self, name: str, run: Callable[[], Awaitable[None]],
+                   heartbeat: Callable[[], float | None] | None = None) -> asyncio.Task:
+        """Start a background task that is restarted when it fails and reported by /ready."""
+        health = self.health[name] = TaskHealth(name=name, heartbeat=heartbeat)
+        task = asyncio.create_task(supervise(name, run, health, self.metrics), name=name)
+        self.tasks.append(task)
+        return task
 
     @property
     def settings(self) -> ServiceSettings:
@@ -122,6 +184,7 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+OperatorDep = Annotated[Principal, require_role("national_admin")]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -174,7 +237,7 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
         for hook in spec.on_startup:
             await hook(rt)
         if settings.relay_enabled:
-            rt.tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
+            rt.supervised(f"{spec.name}-relay", relay.run, heartbeat=lambda: relay.last_round)
         for cs in specs:
             consumer = Consumer(
                 spec=cs, service=spec.name, bootstrap=settings.bootstrap_servers,
@@ -184,12 +247,15 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
                 heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
                 group_id=f"{settings.consumer_group_prefix}{spec.name}.{cs.name}",
+                start_timeout_s=settings.consumer_start_timeout_s,
             )
-            await consumer.start()
             rt.consumers.append(consumer)
-            rt.tasks.append(asyncio.create_task(consumer.run(), name=consumer.name))
+            # Joins its group in the background: the API and /health answer meanwhile, and a
+            # group that never syncs times out and is tried again.
+            rt.supervised(consumer.name, consumer.run,
+                          heartbeat=lambda c=consumer: c.last_poll)  # type: ignore[misc]
         for job in spec.background:
-            rt.tasks.append(asyncio.create_task(job(rt), name=f"{spec.name}-{job.__name__}"))
+            rt.supervised(f"{spec.name}-{job.__name__}", lambda job=job: job(rt))  # type: ignore[misc]
     except BaseException:
         await stop_runtime(rt)
         raise
@@ -247,7 +313,7 @@ def ops_router() -> APIRouter:
         return {"id": dead_letter_id, "outcome": outcome}
 
     @router.post("/outbox/republish")
-    async def republish(rt: RuntimeDep, user: Annotated[Principal, operator], since_id: int = 0,
+    async def republish(rt: RuntimeDep, user: OperatorDep, since_id: int = 0,
                         topic: str | None = None, include_partners: bool = False) -> dict:
         """Mark kept outbox rows unsent so the relay publishes them again (refill a lost broker;
         consumers' inboxes absorb the repeats). `topic` limits it to one topic; bank-partner
@@ -282,7 +348,7 @@ def ops_router() -> APIRouter:
         return [dict(r) for r in rows]
 
     @router.post("/outbox/{row_id}/retry")
-    async def retry_parked(row_id: int, rt: RuntimeDep, user: Annotated[Principal, operator]) -> dict:
+    async def retry_parked(row_id: int, rt: RuntimeDep, user: OperatorDep) -> dict:
         """Try a parked row again now (after the cause is fixed): attempts start over."""
         t = rt.spec.tables.outbox
         async with rt.transaction() as s:
@@ -300,7 +366,7 @@ def ops_router() -> APIRouter:
         return {"id": row_id, "event_id": event_id, "outcome": "retrying"}
 
     @router.post("/outbox/{row_id}/discard")
-    async def discard_parked(row_id: int, rt: RuntimeDep, user: Annotated[Principal, operator],
+    async def discard_parked(row_id: int, rt: RuntimeDep, user: OperatorDep,
                              reason: str) -> dict:
         """Give up on a refused row (it is never published; its key's later events go on).
         The row stays, marked with who discarded it and why."""
@@ -374,7 +440,9 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     @app.get("/ready", tags=["operations"])
     async def ready(rt: RuntimeDep) -> JSONResponse:
-        """Its database and the broker answer."""
+        """Ready while its database answers and no background task is dead or stuck. The
+        broker is reported but does not decide: during an outage writes still land in the
+        outbox, and the consumers and relay reconnect by themselves."""
         checks: dict[str, str] = {}
         try:
             async with rt.engine.connect() as conn:
@@ -382,13 +450,19 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             checks["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             checks["database"] = f"error: {exc}"
+        for name, health in rt.health.items():
+            problem = health.problem(rt.settings.task_stuck_after_s)
+            if problem is not None:
+                checks[f"task {name}"] = problem
+        ok = all(v == "ok" for v in checks.values())
         try:
             await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), 3)
-            checks["broker"] = "ok"
+            broker = "ok"
         except Exception as exc:  # noqa: BLE001
-            checks["broker"] = f"error: {exc!r}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+            broker = f"unreachable: {exc!r}"
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks,
+                             "broker": broker, "relay_active": rt.relay.leader,
+                             "tasks": {n: h.as_dict() for n, h in rt.health.items()}},
                             status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"])

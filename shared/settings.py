@@ -53,6 +53,10 @@ class ServiceSettings(BaseSettings):
     # The embedded Tansu holds a fetch for this long even when records arrive (real Kafka
     # answers at once): lower means less delay per hop and more idle fetches.
     consumer_fetch_max_wait_ms: int = 100
+    # Joining a consumer group that never syncs gives up after this and is tried again.
+    consumer_start_timeout_s: float = 30.0
+    # /ready fails when a background task shows no progress for this long (a stuck consumer).
+    task_stuck_after_s: float = 300.0
     max_body_bytes: int = 1_000_000
     relay_enabled: bool = True
     relay_batch_size: int = 2000
