@@ -7,6 +7,7 @@ dead-lettered and the rest applied."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import time
@@ -22,6 +23,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -276,9 +278,35 @@ class Consumer:
                 raise  # the whole batch is read again: not the events' fault
             log.warning("%s: a batch of %d failed (%r); isolating the failing event", self.name,
                         sum(len(p) for p in partitions), exc)
-            async with self.sessions() as session, session.begin():
-                tally = await self.process(session, partitions, isolate=True)
+            try:
+                async with self.sessions() as session, session.begin():
+                    tally = await self.process(session, partitions, isolate=True)
+            except Exception as again:
+                if transient(again):
+                    raise
+                tally = await self._record_by_record(partitions, again)
         self._record(tally)
+
+    async def _record_by_record(self, partitions: Sequence[Sequence[ConsumerRecord]],
+                                cause: BaseException) -> Counter[tuple[str, str]]:
+        """Last resort when even the isolated pass fails outside a handler (a record the
+        platform itself cannot store): each record alone in order, and one that still fails is
+        dead-lettered by its position, so one record never stalls its partitions."""
+        log.error("%s: isolated pass failed (%r); going record by record", self.name, cause)
+        tally: Counter[tuple[str, str]] = Counter()
+        for records in partitions:
+            for record in records:
+                try:
+                    async with self.sessions() as session, session.begin():
+                        tally += await self.process(session, [[record]], isolate=True)
+                except Exception as exc:
+                    if transient(exc):
+                        raise
+                    async with self.sessions() as session, session.begin():
+                        await self.dead_letter(session, record, event_id=None, attempts=1,
+                                               reason=f"unprocessable record: {exc!r}")
+                    tally[record.topic, "dead_lettered"] += 1
+        return tally
 
     async def process(self, session: AsyncSession, partitions: Sequence[Sequence[ConsumerRecord]],
                       *, isolate: bool = False) -> Counter[tuple[str, str]]:
@@ -286,6 +314,7 @@ class Consumer:
         return how many of each topic had each outcome. `isolate`: a savepoint per handler run,
         so a failing event is dead-lettered instead of failing the transaction."""
         tally: Counter[tuple[str, str]] = Counter()
+        parked = _Parked()
         parsed: list[list[_Parsed]] = []
         invalid: list[tuple[ConsumerRecord, str | None, str]] = []  # record, event id, reason
         for records in partitions:
@@ -294,9 +323,11 @@ class Consumer:
                 if self._parse(record, mine, invalid) == "ignored":
                     tally[record.topic, "ignored"] += 1
             parsed.append(mine)
+        await self._load_open_dead_letters(session, [r for rs in partitions for r in rs], parked)
         for record, event_id, reason in invalid:
             if event_id is None:  # unparseable: keyed by its position, it has no id
-                await self.dead_letter(session, record, event_id=None, reason=reason, attempts=1)
+                parked.add(record, await self.dead_letter(session, record, event_id=None,
+                                                          reason=reason, attempts=1))
                 tally[record.topic, "dead_lettered"] += 1
         invalid = [i for i in invalid if i[1] is not None]
         fresh = await self._claim_many(
@@ -306,8 +337,8 @@ class Consumer:
             outcome = "duplicate"
             if event_id in fresh:
                 fresh.discard(event_id)
-                await self.dead_letter(session, record, event_id=event_id, reason=reason,
-                                       attempts=1)
+                parked.add(record, await self.dead_letter(session, record, event_id=event_id,
+                                                          reason=reason, attempts=1))
                 outcome = "dead_lettered"
             tally[record.topic, outcome] += 1
         todo: list[list[_Parsed]] = []
@@ -324,8 +355,11 @@ class Consumer:
         if items:
             with self._span(items):
                 for handler, stage in _stages(todo):
+                    stage = await self._park(session, stage, parked, tally)
+                    if not stage:
+                        continue
                     if isolate:
-                        await self._isolated(session, handler, stage, tally)
+                        await self._isolated(session, handler, stage, tally, parked)
                     else:
                         await self._apply(session, handler, stage)
                         for p in stage:
@@ -401,10 +435,48 @@ class Consumer:
                                        items=[p.item for p in stage]))
             await self.outbox.flush(session)
 
+    async def _load_open_dead_letters(self, session: AsyncSession,
+                                      records: list[ConsumerRecord], parked: _Parked) -> None:
+        """Keys of this batch that already wait behind a dead letter (one indexed query)."""
+        keys = list({r.key for r in records if r.key})
+        if not keys:
+            return
+        dl = self.tables.dead_letter
+        rows = await session.execute(
+            sa.select(dl.c.key, sa.func.min(dl.c.id))
+            .where(dl.c.consumer == self.name, dl.c.replayed_at.is_(None),
+                   dl.c.discarded_at.is_(None), dl.c.key == sa.func.any(
+                       sa.literal(keys, ARRAY(sa.LargeBinary))))
+            .group_by(dl.c.key))
+        for key, dead_letter_id in rows:
+            parked.behind[bytes(key)] = (dead_letter_id, -1)
+
+    async def _park(self, session: AsyncSession, stage: list[_Parsed], parked: _Parked,
+                    tally: Counter[tuple[str, str]]) -> list[_Parsed]:
+        """Set aside the events whose key waits behind a dead letter (recorded as parked dead
+        letters, replayed in offset order with it); return the others."""
+        if not parked.behind:
+            return stage
+        keep = []
+        for p in stage:
+            behind = parked.waiting(p.record)
+            if behind is None:
+                keep.append(p)
+                continue
+            await self.dead_letter(session, p.record, event_id=p.item.event.id, attempts=0,
+                                   reason=f"parked behind dead letter {behind} (same key)",
+                                   parked_behind=behind)
+            tally[p.record.topic, "parked"] += 1
+        return keep
+
     async def _isolated(self, session: AsyncSession, handler: Handler, stage: list[_Parsed],
-                        tally: Counter[tuple[str, str]]) -> None:
+                        tally: Counter[tuple[str, str]], parked: _Parked) -> None:
         """Apply a run in a savepoint; if it fails, bisect (halves in order, so a key's events
-        stay in order) until the failing event is alone, then retry it and dead-letter it."""
+        stay in order) until the failing event is alone, then retry it and dead-letter it;
+        the key's later events park behind it."""
+        stage = await self._park(session, stage, parked, tally)
+        if not stage:
+            return
         try:
             async with session.begin_nested():
                 await self._apply(session, handler, stage)
@@ -412,16 +484,18 @@ class Consumer:
             if transient(exc):
                 raise
             if len(stage) == 1:
-                tally[stage[0].record.topic, await self._one(session, handler, stage[0])] += 1
+                tally[stage[0].record.topic,
+                      await self._one(session, handler, stage[0], parked)] += 1
                 return
             mid = len(stage) // 2
-            await self._isolated(session, handler, stage[:mid], tally)
-            await self._isolated(session, handler, stage[mid:], tally)
+            await self._isolated(session, handler, stage[:mid], tally, parked)
+            await self._isolated(session, handler, stage[mid:], tally, parked)
             return
         for p in stage:
             tally[p.record.topic, "processed"] += 1
 
-    async def _one(self, session: AsyncSession, handler: Handler, p: _Parsed) -> str:
+    async def _one(self, session: AsyncSession, handler: Handler, p: _Parsed,
+                   parked: _Parked) -> str:
         """One event in its own savepoint: retried, then dead-lettered with its reason."""
         last_error: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
@@ -430,8 +504,9 @@ class Consumer:
                     await self._apply(session, handler, [p])
                 return "processed"
             except DeadLetter as exc:
-                await self.dead_letter(session, p.record, event_id=p.item.event.id,
-                                       reason=str(exc), attempts=attempt)
+                parked.add(p.record, await self.dead_letter(
+                    session, p.record, event_id=p.item.event.id, reason=str(exc),
+                    attempts=attempt))
                 return "dead_lettered"
             except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered with reason
                 if transient(exc):
@@ -442,8 +517,9 @@ class Consumer:
                 last_error = exc
                 log.warning("%s: %s attempt %d failed: %r", self.name, p.item.event.id, attempt,
                             exc)
-        await self.dead_letter(session, p.record, event_id=p.item.event.id,
-                               reason=f"handler failed: {last_error!r}", attempts=self.max_attempts)
+        parked.add(p.record, await self.dead_letter(
+            session, p.record, event_id=p.item.event.id,
+            reason=f"handler failed: {last_error!r}", attempts=self.max_attempts))
         return "dead_lettered"
 
     def _record(self, tally: Counter[tuple[str, str]]) -> None:
@@ -459,31 +535,60 @@ class Consumer:
             "consumer": self.name, "ids": [c[0] for c in claims], "topics": [c[1] for c in claims]})
         return {r[0] for r in inserted}
 
-    async def _mark_dead(self, session: AsyncSession, event_id: str, topic: str) -> bool:
-        """Record the event as dead-lettered in the inbox; False if it already was."""
+    async def _mark_dead(self, session: AsyncSession, event_id: str, topic: str,
+                         outcome: str) -> bool:
+        """Record the event's outcome in the inbox; False if it was already recorded so."""
         inbox = self.tables.inbox
         stmt = pg_insert(inbox).values(consumer=self.name, event_id=event_id, topic=topic,
-                                       outcome="dead_lettered")
+                                       outcome=outcome)
         done = await session.execute(stmt.on_conflict_do_update(
-            index_elements=[inbox.c.consumer, inbox.c.event_id], set_={"outcome": "dead_lettered"},
-            where=inbox.c.outcome != "dead_lettered").returning(inbox.c.event_id))
+            index_elements=[inbox.c.consumer, inbox.c.event_id], set_={"outcome": outcome},
+            where=inbox.c.outcome != outcome).returning(inbox.c.event_id))
         return done.first() is not None
 
     async def dead_letter(self, session: AsyncSession, record: ConsumerRecord, *,
-                          event_id: str | None, reason: str, attempts: int) -> None:
-        """Record the dead letter and publish it to `<topic>.dlq` through the outbox."""
+                          event_id: str | None, reason: str, attempts: int,
+                          parked_behind: int | None = None) -> int | None:
+        """Record the dead letter (and publish it to `<topic>.dlq` through the outbox); return
+        its id. Cannot fail for the record's sake: in its own savepoint, and if the full record
+        cannot be stored (bytes PostgreSQL refuses), a minimal one keyed by position is."""
+        try:
+            async with session.begin_nested():
+                return await self._dead_letter(session, record, event_id=event_id,
+                                               reason=reason, attempts=attempts,
+                                               parked_behind=parked_behind, full=True)
+        except Exception as exc:
+            if transient(exc):
+                raise
+            failure = repr(exc)[:500]
+            log.error("%s: could not store the dead letter of %s@%d in full (%s); storing a "
+                      "minimal one", self.name, record.topic, record.offset, failure)
+        async with session.begin_nested():
+            return await self._dead_letter(session, record, event_id=None,
+                                           reason=f"{reason} (stored without headers: {failure})",
+                                           attempts=attempts, parked_behind=parked_behind,
+                                           full=False)
+
+    async def _dead_letter(self, session: AsyncSession, record: ConsumerRecord, *,
+                           event_id: str | None, reason: str, attempts: int,
+                           parked_behind: int | None, full: bool) -> int | None:
         key = event_id or f"{record.topic}:{record.partition}:{record.offset}"
-        if not await self._mark_dead(session, key, record.topic):
-            return  # already dead-lettered on an earlier delivery
-        headers = list(record.headers or ())
-        await session.execute(sa.insert(self.tables.dead_letter).values(
+        outcome = "parked" if parked_behind is not None else "dead_lettered"
+        if not await self._mark_dead(session, key, record.topic, outcome):
+            return None  # already recorded on an earlier delivery
+        headers = list(record.headers or ()) if full else []
+        reason = _text(reason)[:4000]
+        dead_letter_id = await session.scalar(sa.insert(self.tables.dead_letter).values(
             consumer=self.name, event_id=key, topic=record.topic, partition=record.partition,
-            offset=record.offset, key=record.key, value=record.value, reason=reason[:4000],
-            attempts=attempts,
-            headers=[[k, (v or b"").decode(errors="replace")] for k, v in headers],
-        ))
+            offset=record.offset, key=record.key, value=record.value, reason=reason,
+            attempts=attempts, parked_behind=parked_behind,
+            headers=[[_text(k), _text((v or b"").decode(errors="replace"))] for k, v in headers],
+            raw_headers=[[_text(k), base64.b64encode(v or b"").decode()] for k, v in headers],
+        ).returning(self.tables.dead_letter.c.id))
+        if parked_behind is not None:
+            return dead_letter_id  # not bad itself: it waits, it is not announced as poison
         error_headers = [
-            ("dlq_reason", reason[:4000].encode()),
+            ("dlq_reason", reason.encode()),
             ("dlq_original_topic", record.topic.encode()),
             ("dlq_original_partition", str(record.partition).encode()),
             ("dlq_original_offset", str(record.offset).encode()),
@@ -492,15 +597,21 @@ class Consumer:
         ]
         await self.outbox.add_raw(
             session, topic=record.topic + DLQ_SUFFIX, event_id=str(uuid.uuid4()),
-            type="everydoor.dead_letter", key=record.key, headers=headers + error_headers,
+            type="everydoor.dead_letter", key=record.key,
+            headers=[(_text(k), _text((v or b"").decode(errors="replace")).encode())
+                     for k, v in headers] + error_headers,
             value=record.value,
         )
         self.metrics.dead_letters.labels(self.name, record.topic).inc()
         log.warning("%s: dead-lettered %s from %s@%d: %s", self.name, key, record.topic,
                     record.offset, reason)
+        return dead_letter_id
 
-    async def replay(self, dead_letter_id: int) -> str:
-        """Re-run a dead letter through this consumer's handlers; return the new outcome."""
+    async def replay(self, dead_letter_id: int, *, discard: bool = False,
+                     actor: str | None = None) -> dict[str, Any]:
+        """Re-run a dead letter through this consumer's handlers (or, `discard`, give it up),
+        then the events of its key parked behind it, in offset order, in one transaction.
+        Returns the head's outcome and how the parked ones went."""
         dl = self.tables.dead_letter
         async with self.sessions() as session, session.begin():
             row = (await session.execute(
@@ -509,20 +620,76 @@ class Consumer:
             )).first()
             if row is None:
                 raise LookupError(dead_letter_id)
-            await session.execute(sa.delete(self.tables.inbox).where(
-                self.tables.inbox.c.consumer == self.name,
-                self.tables.inbox.c.event_id == row.event_id))
-            await session.execute(sa.update(dl).where(dl.c.id == row.id)
-                                  .values(replayed_at=sa.func.now()))
-            record = ConsumerRecord(
-                topic=row.topic, partition=row.partition, offset=row.offset, timestamp=0,
-                timestamp_type=0, key=row.key, value=row.value, checksum=None,
-                serialized_key_size=-1, serialized_value_size=-1,
-                headers=tuple((k, v.encode()) for k, v in row.headers),
-            )
-            tally = await self.process(session, [[record]], isolate=True)
+            if row.replayed_at is not None or row.discarded_at is not None:
+                raise ValueError(f"dead letter {dead_letter_id} was already replayed or discarded")
+            if row.parked_behind is not None:
+                raise ValueError(f"dead letter {dead_letter_id} is parked behind an earlier dead "
+                                 "letter of its key: replay or discard that one")
+            followers = []
+            if row.key is not None:
+                followers = list((await session.execute(
+                    sa.select(dl).where(dl.c.consumer == self.name, dl.c.key == row.key,
+                                        dl.c.id != row.id, dl.c.parked_behind.is_not(None),
+                                        dl.c.replayed_at.is_(None), dl.c.discarded_at.is_(None))
+                    .order_by(dl.c.partition, dl.c.offset).with_for_update())).all())
+            if discard:
+                await session.execute(sa.update(dl).where(dl.c.id == row.id).values(
+                    discarded_at=sa.func.now(), discarded_by=actor))
+            todo = followers if discard else [row, *followers]
+            if todo:
+                await session.execute(sa.update(dl).where(
+                    dl.c.id == sa.func.any(sa.literal([r.id for r in todo],
+                                                      ARRAY(sa.BigInteger))))
+                    .values(replayed_at=sa.func.now(), replayed_by=actor))
+                await session.execute(sa.delete(self.tables.inbox).where(
+                    self.tables.inbox.c.consumer == self.name,
+                    self.tables.inbox.c.event_id == sa.func.any(
+                        sa.literal([r.event_id for r in todo], ARRAY(sa.Text)))))
+            tally = await self.process(session, [[_record_of(r) for r in todo]], isolate=True)
         self._record(tally)
-        return next((outcome for _, outcome in tally), "ignored")
+        outcomes: Counter[str] = Counter()
+        for (_, outcome), n in tally.items():
+            outcomes[outcome] += n
+        head = "discarded" if discard else next(
+            (o for o in ("dead_lettered", "processed", "duplicate", "ignored") if outcomes[o]),
+            "ignored")
+        return {"outcome": head, "parked_replayed": len(followers), "outcomes": dict(outcomes)}
+
+
+@dataclass
+class _Parked:
+    """Keys waiting behind a dead letter in this batch: key → (dead letter id, its offset);
+    offset -1 when the dead letter is from an earlier batch (every event here is later)."""
+
+    behind: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+
+    def add(self, record: ConsumerRecord, dead_letter_id: int | None) -> None:
+        if record.key and dead_letter_id is not None and record.key not in self.behind:
+            self.behind[record.key] = (dead_letter_id, record.offset)
+
+    def waiting(self, record: ConsumerRecord) -> int | None:
+        """The dead letter this record must wait behind, if any."""
+        entry = self.behind.get(record.key) if record.key else None
+        if entry is None or record.offset <= entry[1]:
+            return None
+        return entry[0]
+
+
+def _text(value: str) -> str:
+    """Text PostgreSQL accepts (it refuses NUL in text and jsonb)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _record_of(row: Any) -> ConsumerRecord:
+    """A dead letter as the record it was (headers byte for byte where they were kept)."""
+    if row.raw_headers is not None:
+        headers = tuple((k, base64.b64decode(v)) for k, v in row.raw_headers)
+    else:
+        headers = tuple((k, v.encode()) for k, v in row.headers)
+    return ConsumerRecord(
+        topic=row.topic, partition=row.partition, offset=row.offset, timestamp=0,
+        timestamp_type=0, key=row.key, value=row.value, checksum=None,
+        serialized_key_size=-1, serialized_value_size=-1, headers=headers)
 
 
 class _Rebalance(ConsumerRebalanceListener):

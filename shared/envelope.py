@@ -87,6 +87,10 @@ class Envelope:
         for name in ("ce_id", "ce_type", "ce_source", "ce_specversion"):
             if not h.get(name):
                 raise EnvelopeError(f"missing header {name}")
+        for name in ("ce_id", "ce_type", "ce_source", "ce_subject", "ce_correlationid",
+                     "ce_causationid", "traceparent", "tracestate"):
+            if "\x00" in h.get(name, ""):  # PostgreSQL text refuses it: reject at the door
+                raise EnvelopeError(f"header {name} holds a NUL byte")
         if h["ce_specversion"] != SPECVERSION:
             raise EnvelopeError(f"unsupported ce_specversion {h['ce_specversion']}")
         try:

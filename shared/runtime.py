@@ -278,12 +278,12 @@ async def stop_runtime(rt: Runtime) -> None:
 def ops_router() -> APIRouter:
     """Operator endpoints every service has: dead letters (list, replay) and outbox refill."""
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
-    operator = require_role("national_admin")
 
     @router.get("/dead-letters", dependencies=[require_role("national_admin", "auditor")])
     async def list_dead_letters(rt: RuntimeDep, replayed: bool | None = None,
                                 limit: int = 100) -> list[dict]:
-        """Dead letters of this service's consumers, newest first."""
+        """Dead letters of this service's consumers, newest first; `parked_behind` marks an
+        event that is not bad itself but waits behind an earlier dead letter of its key."""
         dl = rt.spec.tables.dead_letter
         q = sa.select(dl).order_by(dl.c.id.desc()).limit(min(limit, 1000))
         if replayed is not None:
@@ -294,23 +294,43 @@ def ops_router() -> APIRouter:
             {"id": r["id"], "consumer": r["consumer"], "event_id": r["event_id"],
              "topic": r["topic"], "partition": r["partition"], "offset": r["offset"],
              "reason": r["reason"], "attempts": r["attempts"], "created_at": r["created_at"],
-             "replayed_at": r["replayed_at"],
+             "replayed_at": r["replayed_at"], "replayed_by": r["replayed_by"],
+             "discarded_at": r["discarded_at"], "discarded_by": r["discarded_by"],
+             "parked_behind": r["parked_behind"],
              "headers": dict(r["headers"]),
              "value": (r["value"] or b"").decode(errors="replace")[:4000]}
             for r in rows
         ]
 
-    @router.post("/dead-letters/{dead_letter_id}/replay", dependencies=[operator])
-    async def replay_dead_letter(dead_letter_id: int, rt: RuntimeDep) -> dict:
-        """Run a dead letter through its consumer again (after a fix); returns the outcome."""
+    async def release(rt: Runtime, dead_letter_id: int, user: Principal, *,
+                      discard: bool, reason: str | None = None) -> dict:
         dl = rt.spec.tables.dead_letter
         async with rt.sessions() as s:
             name = await s.scalar(sa.select(dl.c.consumer).where(dl.c.id == dead_letter_id))
         consumer = next((c for c in rt.consumers if c.name == name), None)
         if consumer is None:
             raise problems.Problem(404, f"no dead letter {dead_letter_id}")
-        outcome = await consumer.replay(dead_letter_id)
-        return {"id": dead_letter_id, "outcome": outcome}
+        try:
+            result = await consumer.replay(dead_letter_id, discard=discard, actor=user.sub)
+        except ValueError as exc:
+            raise problems.Problem(409, str(exc)) from exc
+        log.warning("audit: %s (%s) %s dead letter %d of %s%s: %s", user.sub, user.role,
+                    "discarded" if discard else "replayed", dead_letter_id, name,
+                    f" ({reason})" if reason else "", result)
+        return {"id": dead_letter_id, **result}
+
+    @router.post("/dead-letters/{dead_letter_id}/replay")
+    async def replay_dead_letter(dead_letter_id: int, rt: RuntimeDep, user: OperatorDep) -> dict:
+        """Run a dead letter through its consumer again (after a fix), then the events of its
+        household parked behind it, in offset order; returns the outcomes."""
+        return await release(rt, dead_letter_id, user, discard=False)
+
+    @router.post("/dead-letters/{dead_letter_id}/discard")
+    async def discard_dead_letter(dead_letter_id: int, rt: RuntimeDep, user: OperatorDep,
+                                  reason: str) -> dict:
+        """Give a dead letter up (recorded with who and why), then apply the events of its
+        household parked behind it, in offset order."""
+        return await release(rt, dead_letter_id, user, discard=True, reason=reason)
 
     @router.post("/outbox/republish")
     async def republish(rt: RuntimeDep, user: OperatorDep, since_id: int = 0,

@@ -121,11 +121,12 @@ async def test_bad_messages_go_to_the_dead_letter_and_the_next_good_one_is_proce
     await produce_event(servers.bootstrap_servers, harness.topic, invalid)
     failing = deposit("explode", 5)
     await produce_event(servers.bootstrap_servers, harness.topic, failing)
-    good = deposit(account, 7)
+    other = f"acc-{uuid.uuid4().hex[:6]}"  # another household: not held up by the poison
+    good = deposit(other, 7)
     await produce_event(servers.bootstrap_servers, harness.topic, good)
 
-    await eventually(lambda: harness.amount(account), message="good event processed")
-    assert await harness.amount(account) == 7
+    await eventually(lambda: harness.amount(other), message="good event processed")
+    assert await harness.amount(other) == 7
 
     dlq = await collect(servers.bootstrap_servers, harness.topic + ".dlq",
                         until=lambda recs: len(recs) >= 3)
@@ -150,16 +151,84 @@ async def test_a_dead_letter_can_be_replayed_once_the_cause_is_fixed(servers, ha
 
     async def dead_letter_id():
         async with harness.engine.connect() as conn:
-            return await conn.scalar(sa.select(dl.c.id).where(dl.c.reason.like("unparseable%"))
-                                     .order_by(dl.c.id.desc()))
+            return await conn.scalar(sa.select(dl.c.id).where(
+                dl.c.reason.like("unparseable%"), dl.c.topic == harness.topic))
 
     dl_id = await eventually(dead_letter_id, message="dead letter recorded")
     # Operators fix the record in place (e.g. after a producer bug) and replay it.
     fixed = deposit(account, 3)
     async with harness.engine.begin() as conn:
         await conn.execute(sa.update(dl).where(dl.c.id == dl_id).values(value=fixed.value()))
-    assert await harness.consumer.replay(dl_id) == "processed"
+    result = await harness.consumer.replay(dl_id)
+    assert result["outcome"] == "processed", result
     assert await harness.amount(account) == 3
+
+
+async def test_a_households_later_events_park_behind_its_dead_letter_and_replay_in_order(
+        servers, harness):
+    account = f"acc-{uuid.uuid4().hex[:6]}"
+    bad = deposit(account, "lots")  # schema-invalid: dead-lettered
+    await produce_event(servers.bootstrap_servers, harness.topic, bad)
+    later = [deposit(account, n) for n in (1, 2, 4)]
+    for event in later:
+        await produce_event(servers.bootstrap_servers, harness.topic, event)
+    marker = deposit(account + "-marker", 1)  # another household goes on
+    await produce_event(servers.bootstrap_servers, harness.topic, marker)
+    await eventually(lambda: harness.amount(account + "-marker"), message="marker processed")
+    dl = harness.tables.dead_letter
+
+    async def letters() -> list:
+        async with harness.engine.connect() as conn:
+            return list((await conn.execute(
+                sa.select(dl).where(dl.c.key == account.encode()).order_by(dl.c.offset))).all())
+
+    rows = await eventually(lambda: _at_least(letters(), 4), message="later events parked")
+    head, *parked = rows
+    assert head.event_id == bad.id and head.parked_behind is None
+    assert [r.event_id for r in parked] == [e.id for e in later]
+    assert all(r.parked_behind == head.id for r in parked)
+    assert await harness.amount(account) is None  # nothing of the household applied ahead
+
+    # Still parked: a new event of the household waits too.
+    await produce_event(servers.bootstrap_servers, harness.topic, deposit(account, 8))
+    await eventually(lambda: _at_least(letters(), 5), message="new event parked")
+    with pytest.raises(ValueError):
+        await harness.consumer.replay(parked[0].id)  # not before its head
+
+    result = await harness.consumer.replay(head.id, discard=True, actor="ops-1")
+    assert result["outcome"] == "discarded" and result["parked_replayed"] == 4
+    assert await harness.amount(account) == 15
+    rows = await letters()
+    assert rows[0].discarded_by == "ops-1"
+    assert all(r.replayed_by == "ops-1" for r in rows[1:])
+
+
+async def _at_least(rows: object, n: int) -> object:
+    got = await rows  # type: ignore[misc]
+    return got if len(got) >= n else None
+
+
+async def test_a_record_postgresql_cannot_store_as_text_is_still_dead_lettered(servers, harness):
+    account = f"acc-{uuid.uuid4().hex[:6]}"
+    poison = deposit(account, "lots")
+    headers = poison.headers() + [("x-partner-note", b"abc\x00def\xff")]
+    await produce(servers.bootstrap_servers, harness.topic, value=poison.value(),
+                  key=account.encode(), headers=headers)
+    nul_id = deposit(account + "-nul")
+    await produce(servers.bootstrap_servers, harness.topic, value=nul_id.value(),
+                  key=b"nul", headers=[(k, v.replace(nul_id.id.encode(), b"id\x00x") if k ==
+                                        "ce_id" else v) for k, v in nul_id.headers()])
+    marker = deposit(account + "-marker", 1)
+    await produce_event(servers.bootstrap_servers, harness.topic, marker)
+    await eventually(lambda: harness.amount(account + "-marker"), timeout=30,
+                     message="the partition moved past the poison")
+    dl = harness.tables.dead_letter
+    async with harness.engine.connect() as conn:
+        stored = (await conn.execute(sa.select(dl).where(dl.c.event_id == poison.id))).one()
+        unparseable = (await conn.execute(sa.select(dl.c.reason).where(dl.c.key == b"nul"))).one()
+    assert dict(stored.headers)["x-partner-note"] == "abc\ufffddef\ufffd"
+    assert ["x-partner-note", "YWJjAGRlZv8="] in stored.raw_headers  # the bytes, exactly
+    assert "NUL" in unparseable.reason
 
 
 async def test_a_deadlock_rolls_the_batch_back_and_retries_it_instead_of_dead_lettering(harness, servers):
