@@ -125,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("using external Kafka and PostgreSQL from the environment")
         else:
             infra = EmbeddedInfra(state=home, broker_port=args.broker_port, pg_port=args.pg_port,
-                                  databases=DATABASES, topics=topics()).start()
+                                  databases=DATABASES, topics=topics(), durable=True).start()
             env = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
                    "DATABASE_URL": infra.database_url}
         env.setdefault("EVERYDOOR_SPAN_FILE", str(home / "spans.jsonl"))

@@ -113,6 +113,9 @@ class EmbeddedInfra:
     databases: Iterable[str] = ()
     topics: Iterable[str] = ()
     partitions: int = 6
+    # Durable PostgreSQL (fsync, full-page writes: an OS crash cannot corrupt it) for
+    # `make run`; tests and benches keep the fast settings (their data is thrown away).
+    durable: bool = False
     _broker: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _pg: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
@@ -215,7 +218,8 @@ class EmbeddedInfra:
                 os.chown(pgdata, pw.pw_uid, pw.pw_gid)
             init = subprocess.run(
                 [str(pg_bin() / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
+                 "--encoding=UTF8", "--locale=C.UTF-8",
+                 *([] if self.durable else ["--no-sync"])],
                 check=False, capture_output=True, text=True, user=user,
                 env={**os.environ, "XDG_RUNTIME_DIR": str(sockets)},
             )
@@ -225,11 +229,12 @@ class EmbeddedInfra:
         if stale.exists():
             stale.unlink()  # left by a server that was killed; we own this data directory
         log_file = (self.state / "postgres.log").open("ab")
+        fast = [] if self.durable else [
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self._pg = subprocess.Popen(
             [str(pg_bin() / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1",
              "-p", str(self.pg_port), "-k", str(sockets),
-             "-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "shared_buffers=256MB"],
+             "-c", "max_connections=300", "-c", "shared_buffers=256MB", *fast],
             stdout=log_file, stderr=subprocess.STDOUT, user=user, start_new_session=True,
         )
         _wait_for(self._pg_ready, timeout=60, what="postgres", proc=self._pg)

@@ -9,7 +9,7 @@ import contextvars
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -198,12 +198,18 @@ class Relay:
         self.backoff_max_s = backoff_max_s
         self.lock_key = _lock_key(f"everydoor.relay.{service}")
         self.leader = False
+        self.ready: asyncio.Event | None = None  # set once the producer is connected
+        # Called by the active relay before each claim: notices a fresh broker and requeues
+        # what it lost, so nothing newer is published ahead of it (see shared.broker).
+        self.before_claim: Callable[[], Awaitable[bool]] | None = None
         self.last_round: float | None = None  # monotonic time of the loop's last round
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
 
     async def run(self) -> None:
         """Relay loop: publish what is pending, then wait for NOTIFY or the poll interval."""
+        if self.ready is not None:
+            await self.ready.wait()
         await self._listen()
         failures = 0
         try:
@@ -253,6 +259,8 @@ class Relay:
                 self._lead(False)
                 return 0
             self._lead(True)
+            if self.before_claim is not None and not await self.before_claim():
+                return 0
             blocked_keys, heads, waiting = await self._blocked(conn)
             query = (
                 sa.select(t.c.id, t.c.topic, t.c.key, t.c.headers, t.c.value, t.c.traceparent,

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import db, problems
 from shared.auth import Authenticator, CurrentUser, Principal, require_role
+from shared.broker import BrokerWatch
 from shared.consumer import Consumer, ConsumerSpec
 from shared.db import PlatformTables
-from shared.infra import ensure_topics
 from shared.outbox import CORRELATION_ID, Outbox, Relay
 from shared.settings import ServiceSettings, state_dir
 from shared.telemetry import Metrics, setup_tracing
@@ -151,6 +152,7 @@ class Runtime:
     tasks: list[asyncio.Task] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     health: dict[str, TaskHealth] = field(default_factory=dict)
+    broker: BrokerWatch | None = None
 
     def supervised(self, name: str, run: Callable[[], Awaitable[None]],
                    heartbeat: Callable[[], float | None] | None = None) -> asyncio.Task:
@@ -219,7 +221,6 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
     metrics = Metrics(spec.name)
     outbox = Outbox(spec.tables, service=spec.name)
     producer = make_producer(settings)
-    await producer.start()
     relay = Relay(engine=engine, tables=spec.tables, producer=producer, service=spec.name,
                   metrics=metrics, batch_size=settings.relay_batch_size,
                   poll_interval=settings.relay_poll_interval_s,
@@ -229,11 +230,26 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
     try:
         specs = list(spec.consumers(rt))
         topics = set(spec.publishes)
+        consumed: set[str] = set()
         for cs in specs:
+            consumed.update(cs.topics)
             topics.update(cs.topics)
             topics.update(t + ".dlq" for t in cs.topics)
-        await ensure_topics(settings.bootstrap_servers, topics,
-                            settings.platform.kafka_topic_partitions)
+        rt.broker = BrokerWatch(
+            bootstrap=settings.bootstrap_servers, producer=producer, engine=engine,
+            tables=spec.tables, topics=topics, consumed=consumed, service=spec.name,
+            partitions=settings.platform.kafka_topic_partitions,
+            republish_window=timedelta(hours=settings.broker_republish_window_h),
+            grace_s=settings.broker_recovery_grace_s)
+        relay.ready = rt.broker.producer_ready
+        relay.before_claim = rt.broker.recover_if_fresh
+        try:  # the broker may be down: the service starts anyway and takes writes
+            await asyncio.wait_for(rt.broker.check(), settings.broker_startup_wait_s)
+        except Exception as exc:  # noqa: BLE001 - reported by /ready, retried by the watch
+            rt.broker.state = f"unreachable: {exc!r}"[:300]
+            log.warning("%s: broker not reachable at start-up (%r); starting anyway, writes "
+                        "wait in the outbox", spec.name, exc)
+        rt.supervised(f"{spec.name}-broker", rt.broker.run)
         for hook in spec.on_startup:
             await hook(rt)
         if settings.relay_enabled:
@@ -475,11 +491,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             if problem is not None:
                 checks[f"task {name}"] = problem
         ok = all(v == "ok" for v in checks.values())
-        try:
-            await asyncio.wait_for(rt.producer.client.fetch_all_metadata(), 3)
-            broker = "ok"
-        except Exception as exc:  # noqa: BLE001
-            broker = f"unreachable: {exc!r}"
+        broker = rt.broker.state if rt.broker is not None else "unknown"
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks,
                              "broker": broker, "relay_active": rt.relay.leader,
                              "tasks": {n: h.as_dict() for n, h in rt.health.items()}},

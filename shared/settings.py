@@ -53,6 +53,14 @@ class ServiceSettings(BaseSettings):
     # The embedded Tansu holds a fetch for this long even when records arrive (real Kafka
     # answers at once): lower means less delay per hop and more idle fetches.
     consumer_fetch_max_wait_ms: int = 100
+    # How long start-up waits for the broker before starting without it (writes wait in the
+    # outbox; the broker watch connects later).
+    broker_startup_wait_s: float = 20.0
+    # After a broker that lost its data (the embedded memory-only one restarted), the outbox
+    # rows sent within this many hours are published again; consumers' inboxes drop repeats.
+    broker_republish_window_h: float = 24.0
+    # ... after waiting this long, so running consumers rewind to the empty partitions first.
+    broker_recovery_grace_s: float = 10.0
     # Joining a consumer group that never syncs gives up after this and is tried again.
     consumer_start_timeout_s: float = 30.0
     # /ready fails when a background task shows no progress for this long (a stuck consumer).
