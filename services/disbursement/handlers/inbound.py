@@ -1,6 +1,6 @@
 """Events from elsewhere: eligibility (the projection), supervision (holds: serialised per
 household, commutative), bank partners (statuses and repayments: idempotent, monotonic, refused
-transitions dead-lettered)."""
+transitions dead-lettered; a repayment counts once per bank reference)."""
 
 from __future__ import annotations
 
@@ -201,9 +201,15 @@ async def _repayment(session: AsyncSession, svc: Service, ctx: EventContext, row
                                   .with_for_update())).first()
     if loan is None:
         raise DeadLetter(f"instruction {row.id}: repayment_received but no loan is open")
-    await session.execute(sa.insert(tables.repayment).values(
+    recorded = (await session.execute(pg_insert(tables.repayment).values(
         instruction_id=row.id, amount_vnd=p.amount_vnd, bank_reference=p.bank_reference,
-        occurred_at=p.occurred_at, event_id=ctx.event.id))
+        occurred_at=p.occurred_at, event_id=ctx.event.id)
+        .on_conflict_do_nothing().returning(tables.repayment.c.id))).first()
+    if recorded is None:  # the partner sent this repayment again, under a new event id
+        await session.execute(sa.update(tables.bank_message)
+                              .where(tables.bank_message.c.event_id == ctx.event.id)
+                              .values(verdict="duplicate"))
+        return
     repaid = loan.repaid_vnd + p.amount_vnd
     position = domain.loan_position(
         instalments=domain.schedule(principal_vnd=loan.principal_vnd,
