@@ -215,4 +215,7 @@ repayment = sa.Table(
     sa.Column("bank_reference", sa.Text),
     sa.Column("occurred_at", _TS, nullable=False),
     sa.Column("event_id", sa.Text, nullable=False, unique=True),
+    # A partner re-sending a repayment under a new event id (after a crash) names the same bank
+    # reference: it counts once. Repayments without a reference are deduplicated by event id only.
+    sa.UniqueConstraint("instruction_id", "bank_reference", name="uq_repayment_bank_reference"),
 )

@@ -1,5 +1,6 @@
-"""Events from elsewhere: eligibility (the projection), supervision (holds), bank partners
-(statuses and repayments: idempotent, monotonic, refused transitions dead-lettered)."""
+"""Events from elsewhere: eligibility (the projection), supervision (holds: serialised per
+household, commutative), bank partners (statuses and repayments: idempotent, monotonic, refused
+transitions dead-lettered; a repayment counts once per bank reference)."""
 
 from __future__ import annotations
 
@@ -64,14 +65,19 @@ async def on_eligibility(svc: Service, ctx: BatchContext) -> None:
 
 async def on_hold_requested(svc: Service, ctx: EventContext,
                             p: supervision_events.HoldRequestedV1) -> None:
-    """A complaint hold: the household's unsent instructions go on_hold (new ones are born so)."""
+    """A complaint hold: the household's unsent instructions go on_hold (new ones are born so).
+    A hold whose release came first stays released."""
     session = ctx.session
     h = tables.hold
-    await session.execute(
+    await instructions.lock_household(session, p.household_id)
+    released_at = (await session.execute(
         pg_insert(h).values(complaint_id=p.complaint_id, household_id=p.household_id,
                             reason=p.reason, actor=p.actor)
         .on_conflict_do_update(index_elements=[h.c.complaint_id, h.c.household_id],
-                               set_={"released_at": None, "reason": p.reason}))
+                               set_={"reason": p.reason, "actor": p.actor})
+        .returning(h.c.released_at))).scalar_one()
+    if released_at is not None:  # the release's tombstone: this request is already over
+        return
     rows = (await session.execute(sa.select(INS).where(INS.c.household_id == p.household_id)
                                   .with_for_update())).all()
     held = []
@@ -92,13 +98,17 @@ async def on_hold_requested(svc: Service, ctx: EventContext,
 async def on_hold_released(svc: Service, ctx: EventContext,
                            p: supervision_events.HoldReleasedV1) -> None:
     """Release one complaint's hold; when none is left, held instructions resume (and are sent
-    if their day has come)."""
+    if their day has come). A release that overtakes its request is kept as a tombstone, so the
+    request, when it comes, holds nothing."""
     session = ctx.session
     h = tables.hold
-    await session.execute(sa.update(h).where(h.c.complaint_id == p.complaint_id,
-                                             h.c.household_id == p.household_id,
-                                             h.c.released_at.is_(None))
-                          .values(released_at=sa.func.now()))
+    await instructions.lock_household(session, p.household_id)
+    await session.execute(
+        pg_insert(h).values(complaint_id=p.complaint_id, household_id=p.household_id,
+                            released_at=sa.func.now())
+        .on_conflict_do_update(index_elements=[h.c.complaint_id, h.c.household_id],
+                               set_={"released_at": sa.func.now()},
+                               where=h.c.released_at.is_(None)))
     resumed: list[str] = []
     if not await instructions.household_on_hold(session, p.household_id):
         rows = (await session.execute(sa.select(INS).where(INS.c.household_id == p.household_id,
@@ -191,9 +201,15 @@ async def _repayment(session: AsyncSession, svc: Service, ctx: EventContext, row
                                   .with_for_update())).first()
     if loan is None:
         raise DeadLetter(f"instruction {row.id}: repayment_received but no loan is open")
-    await session.execute(sa.insert(tables.repayment).values(
+    recorded = (await session.execute(pg_insert(tables.repayment).values(
         instruction_id=row.id, amount_vnd=p.amount_vnd, bank_reference=p.bank_reference,
-        occurred_at=p.occurred_at, event_id=ctx.event.id))
+        occurred_at=p.occurred_at, event_id=ctx.event.id)
+        .on_conflict_do_nothing().returning(tables.repayment.c.id))).first()
+    if recorded is None:  # the partner sent this repayment again, under a new event id
+        await session.execute(sa.update(tables.bank_message)
+                              .where(tables.bank_message.c.event_id == ctx.event.id)
+                              .values(verdict="duplicate"))
+        return
     repaid = loan.repaid_vnd + p.amount_vnd
     position = domain.loan_position(
         instalments=domain.schedule(principal_vnd=loan.principal_vnd,

@@ -72,6 +72,23 @@ async def ensure_budget(session: AsyncSession, *, programme: domain.Programme,
         .on_conflict_do_nothing())
 
 
+def _household_key(household_id: str) -> sa.ColumnElement[int]:
+    return sa.func.hashtextextended(f"disbursement.household:{household_id}", 0)
+
+
+async def lock_household(session: AsyncSession, household_id: str) -> None:
+    """Serialise with every other transaction that issues, holds, releases or sends for the
+    household (until commit): under READ COMMITTED an unserialised hold and issue miss each
+    other. Take it before locking any of the household's instructions."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_household_key(household_id))))
+
+
+async def try_lock_household(session: AsyncSession, household_id: str) -> bool:
+    """`lock_household` without waiting: False while another transaction holds it."""
+    return bool(await session.scalar(
+        sa.select(sa.func.pg_try_advisory_xact_lock(_household_key(household_id)))))
+
+
 async def household_on_hold(session: AsyncSession, household_id: str) -> bool:
     """Whether a complaint hold is active for the household."""
     h = tables.hold
@@ -123,7 +140,13 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
 
 async def send(session: AsyncSession, svc: Service, row: Any, *, causation: Envelope | None = None,
                actor: str | None = None) -> Any:
-    """Issue the bank message: written to the partner's topic through the outbox, status `sent`."""
+    """Issue the bank message: written to the partner's topic through the outbox, status `sent`;
+    an instruction whose household is on hold goes `on_hold` instead. The caller holds the
+    household's lock, so no hold can commit unseen between this check and the commit."""
+    if await household_on_hold(session, row.household_id):
+        return await set_status(session, svc, row, status="on_hold", source="hold", actor=actor,
+                                causation=causation,
+                                reason="a complaint hold is active for this household")
     await svc.emit(session, events.instructions_topic(row.partner), type=events.INSTRUCTION_ISSUED,
                    data=issued_payload(row), subject=row.household_id, causation=causation)
     return await set_status(session, svc, row, status="sent", source="dispatcher", actor=actor,
@@ -134,6 +157,7 @@ async def send(session: AsyncSession, svc: Service, row: Any, *, causation: Enve
 async def issue(session: AsyncSession, svc: Service, *, application: Any, household: Any,
                 programme: domain.Programme, scheduled_date: date, actor: str | None) -> Any:
     """Create the application's one instruction (approved), then hold or send it as due."""
+    await lock_household(session, application.household_id)
     instruction_id = instruction_id_for(application.id)
     inserted = (await session.execute(
         pg_insert(INS).values(
@@ -195,6 +219,10 @@ async def cancel(session: AsyncSession, svc: Service, *, user: Principal, instru
 async def reschedule(session: AsyncSession, svc: Service, *, user: Principal, instruction_id: str,
                      scheduled_date: date) -> Any:
     """Move the disbursement day of an unsent instruction; send it if the day has come."""
+    household_id = await session.scalar(sa.select(INS.c.household_id)
+                                        .where(INS.c.id == instruction_id))
+    if household_id is not None:  # before the row lock: the order the hold handlers take them
+        await lock_household(session, household_id)
     row = await locked(session, user, instruction_id)
     if row.status not in ("approved", "on_hold"):
         raise Problem(409, f"instruction is {row.status}: only an unsent instruction can be "
@@ -213,12 +241,17 @@ async def reschedule(session: AsyncSession, svc: Service, *, user: Principal, in
 
 
 async def dispatch_due(session: AsyncSession, svc: Service, *, limit: int = 500) -> int:
-    """Send approved instructions whose day entered the window (several processes may run this)."""
+    """Send approved instructions whose day entered the window (several processes may run this);
+    a household whose hold is being handled right now waits for the next round."""
     rows = (await session.execute(
         sa.select(INS).where(INS.c.status == "approved",
                            INS.c.scheduled_date <= date.today()
                            + timedelta(days=svc.settings.dispatch_ahead_days))
         .order_by(INS.c.scheduled_date).limit(limit).with_for_update(skip_locked=True))).all()
+    sent = 0
     for row in rows:
-        await send(session, svc, row)
-    return len(rows)
+        # Never wait here: this transaction holds instruction rows, which hold handling locks
+        # after the household; waiting would deadlock with it.
+        if await try_lock_household(session, row.household_id):
+            sent += (await send(session, svc, row)).status == "sent"
+    return sent
