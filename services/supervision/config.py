@@ -34,5 +34,8 @@ class Settings(ServiceSettings):
     rate_limit_key: str = "everydoor-dev-rate-limit-key"
     # Take the client address from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
+    # Households per `supervision.posting.approved.v1` event (~110 bytes each: 2,000 stay far
+    # below the broker's 1 MiB message limit); a larger list is approved in several parts.
+    posting_approval_part_size: int = 2000
     # How often postings past their closing time are closed (and the event published).
     posting_close_interval_s: float = 30.0

@@ -78,6 +78,10 @@ class PostingApprovedV1(_Event):
     carried_over_complaints: list[str] = []
     actor: str | None = None
     excluded: list[ExcludedItem] = []
+    # A large list is approved in several events (each under the broker's message limit):
+    # part n of parts, each with its own items; carried-over complaints are in part 1.
+    part: int = 1
+    parts: int = 1
 
 
 class ComplaintReceivedV1(_Event):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.supervision import events
+from services.supervision.handlers.common import service_of
 from tests.supervision.conftest import Sup, new_commune
 from tests.supervision.test_postings import of_type
 from tests.support.apps import auth
@@ -61,3 +62,30 @@ async def test_carry_over_and_a_household_found_after_a_not_on_the_list_complain
     approved = of_type(records, events.POSTING_APPROVED, posting_id=posting_id)[0]
     assert approved["carried_over_complaints"] == [pending["complaint_id"]]
     assert len(approved["items"]) == 2
+
+
+async def test_a_large_list_is_approved_in_bounded_parts(sup: Sup):
+    commune = new_commune()
+    officer, chair = auth("commune_officer", commune), auth("commune_chair", commune)
+    households = await sup.commune_list(commune, n=5)
+    settings = service_of(sup.service.runtime).settings
+    saved, settings.posting_approval_part_size = settings.posting_approval_part_size, 2
+    try:
+        r = await sup.client.post("/v1/postings", headers=officer, json={
+            "commune_code": commune, "review_round": "2026-periodic",
+            "closes_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()})
+        posting_id = r.json()["posting_id"]
+        await sup.client.post(f"/v1/postings/{posting_id}/close", headers=officer)
+        r = await sup.client.post(f"/v1/postings/{posting_id}/approve", headers=chair, json={})
+        assert r.status_code == 200, r.text
+        assert r.json()["approved"]["households"] == 5
+    finally:
+        settings.posting_approval_part_size = saved
+    records = await collect(sup.bootstrap, events.TOPIC, until=lambda rs: len(of_type(
+        rs, events.POSTING_APPROVED, posting_id=posting_id)) >= 3)
+    parts = sorted(of_type(records, events.POSTING_APPROVED, posting_id=posting_id),
+                   key=lambda p: p["part"])
+    assert [(p["part"], p["parts"], len(p["items"])) for p in parts] == [
+        (1, 3, 2), (2, 3, 2), (3, 3, 1)]
+    assert sorted(i["household_id"] for p in parts for i in p["items"]) == sorted(
+        h["household_id"] for h in households)

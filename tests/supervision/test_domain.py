@@ -111,3 +111,11 @@ def test_every_event_type_has_its_own_summary(event_type):
     assert vi and en and not en.startswith("Event "), (event_type, vi, en)
     assert domain.summarize("unknown.thing.v1", {}) == ("Sự kiện unknown.thing.v1",
                                                         "Event unknown.thing.v1")
+
+
+def test_approval_parts_bound_every_event():
+    from services.supervision.domain.postings import approval_parts
+
+    assert approval_parts([], [], size=3) == [([], [])]
+    parts = approval_parts(list(range(7)), ["x"] * 4, size=3)
+    assert parts == [([0, 1, 2], ["x"] * 3), ([3, 4, 5], ["x"]), ([6], [])]

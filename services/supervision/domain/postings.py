@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 VN_TZ = timezone(timedelta(hours=7), "ICT")  # Vietnam has no daylight saving time
 
@@ -55,3 +59,15 @@ def approval_blockers(complaints: Iterable[ComplaintState], *,
     carry = set(carried_over)
     return [c.complaint_id for c in complaints
             if c.status not in ("resolved", "rejected", "closed") and c.complaint_id not in carry]
+
+
+def approval_parts(approved: Sequence[T], excluded: Sequence[U], *,
+                   size: int) -> list[tuple[list[T], list[U]]]:
+    """Split an approval into parts of at most `size` approved and `size` excluded items, so
+    no event outgrows the broker's message limit (a commune list of ~9,000 households would
+    pass 1 MiB in one). Always at least one part."""
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    n = max(1, -(-len(approved) // size), -(-len(excluded) // size))
+    return [(list(approved[i * size:(i + 1) * size]), list(excluded[i * size:(i + 1) * size]))
+            for i in range(n)]

@@ -168,8 +168,12 @@ def _posting_closed(d: D) -> Summary:
 
 
 def _posting_approved(d: D) -> Summary:
-    return (f"Chủ tịch UBND xã phê duyệt kết quả rà soát kỳ {d.get('review_round', '?')}",
-            f"Commune chair approved the review results of round {d.get('review_round', '?')}")
+    parts = d.get("parts") or 1
+    vi = f" (phần {d.get('part', 1)}/{parts})" if parts > 1 else ""
+    en = f" (part {d.get('part', 1)} of {parts})" if parts > 1 else ""
+    return (f"Chủ tịch UBND xã phê duyệt kết quả rà soát kỳ {d.get('review_round', '?')}{vi}",
+            f"Commune chair approved the review results of round {d.get('review_round', '?')}"
+            f"{en}")
 
 
 def _complaint_received(d: D) -> Summary:

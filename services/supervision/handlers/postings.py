@@ -181,11 +181,14 @@ async def approve(session: AsyncSession, svc: Service, *, user: Principal, posti
                "carried_over_complaints": sorted(body.carry_over)}
     await session.execute(sa.update(P).where(P.c.id == posting_id).values(
         status="approved", approved_at=at, approved_by=actor_of(user), approved=summary))
-    await svc.emit(session, type=events.POSTING_APPROVED, subject=None, data={
-        "posting_id": posting_id, "commune_code": row.commune_code,
-        "review_round": row.review_round, "approved_at": at, "items": approved,
-        "carried_over_complaints": sorted(body.carry_over), "excluded": excluded,
-        "actor": actor_of(user)})
+    parts = domain.postings.approval_parts(approved, excluded,
+                                           size=svc.settings.posting_approval_part_size)
+    for n, (items, left_out) in enumerate(parts, start=1):
+        await svc.emit(session, type=events.POSTING_APPROVED, subject=None, data={
+            "posting_id": posting_id, "commune_code": row.commune_code,
+            "review_round": row.review_round, "approved_at": at, "items": items,
+            "carried_over_complaints": sorted(body.carry_over) if n == 1 else [],
+            "excluded": left_out, "actor": actor_of(user), "part": n, "parts": len(parts)})
 
 
 async def read(session: AsyncSession, *, user: Principal | None, posting_id: str,
