@@ -8,16 +8,19 @@ from pathlib import Path
 
 from services.eligibility import api, consumers, events, tables
 from services.eligibility.config import Settings
-from services.eligibility.handlers import reevaluation, service_of
+from services.eligibility.handlers import reevaluation, rulesets, service_of
 from shared.runtime import Runtime, ServiceSpec, serve
 
 log = logging.getLogger("everydoor.eligibility")
 
 
 async def load(rt: Runtime) -> None:
-    """Load and validate the rule sets and programmes before anything is served; resume the
+    """Load and validate the rule sets and programmes before anything is served, and take the
+    active rule sets from the database (the first replica ever stores its files); resume the
     re-evaluation jobs a previous process left running."""
     svc = service_of(rt)
+    async with rt.transaction() as session:
+        await rulesets.start_up(session, svc)
     async with rt.sessions() as session:
         left = await reevaluation.unfinished(session)
     for job_id in left:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.eligibility.handlers import reads, reevaluation, service_of
+from services.eligibility.handlers import reads, reevaluation, rulesets, service_of
 from services.eligibility.schemas import EvaluateRequest
 from shared.auth import CurrentUser, require_role
 from shared.runtime import RuntimeDep
@@ -23,14 +23,18 @@ Status = Annotated[str | None, Query(pattern=r"^(provisional|recognized|supersed
 
 @router.get("/rulesets", dependencies=[read_role])
 async def list_rulesets(rt: RuntimeDep) -> list[dict[str, Any]]:
-    """Every loaded rule set (national standards and provincial overrides), oldest first."""
-    return [reads.ruleset_summary(rs) for rs in service_of(rt).rulebook.all]
+    """Every active rule set (national standards and provincial overrides), oldest first."""
+    async with rt.snapshot() as session:
+        book = await rulesets.sync(session, service_of(rt))
+    return [reads.ruleset_summary(rs) for rs in book.all]
 
 
 @router.get("/rulesets/{ruleset_id}", dependencies=[read_role])
 async def get_ruleset(ruleset_id: str, rt: RuntimeDep) -> dict[str, Any]:
     """One rule set: lines, bands, threshold, indicators (vi + en, dimension, definition) and
     the values not yet confirmed."""
+    async with rt.snapshot() as session:
+        await rulesets.sync(session, service_of(rt))
     return reads.ruleset_detail(reads.get_ruleset(service_of(rt), ruleset_id))
 
 
@@ -38,8 +42,9 @@ async def get_ruleset(ruleset_id: str, rt: RuntimeDep) -> dict[str, Any]:
              dependencies=[require_role("national_admin")])
 async def reevaluate(ruleset_id: str, rt: RuntimeDep, user: CurrentUser,
                      response: Response) -> dict[str, Any]:
-    """Reload the rule-set files and re-decide every household the rule set affects, in
-    batches; follow the job at the Location. A re-run changes nothing."""
+    """Reload the rule-set files, make them the rule sets every replica decides by, and re-decide
+    every household the rule set affects, in batches; follow the job at the Location. A re-run
+    changes nothing."""
     svc = service_of(rt)
     async with rt.transaction() as session:
         job = await reevaluation.start(session, svc, user=user, ruleset_id=ruleset_id)
@@ -59,6 +64,8 @@ async def get_reevaluation(job_id: str, rt: RuntimeDep) -> dict[str, Any]:
 @router.post("/evaluate", dependencies=[read_role])
 async def evaluate(body: EvaluateRequest, rt: RuntimeDep) -> dict[str, Any]:
     """What-if: the category these inputs would get, and why. Stores nothing."""
+    async with rt.snapshot() as session:
+        await rulesets.sync(session, service_of(rt))
     return reads.evaluate(service_of(rt), body)
 
 

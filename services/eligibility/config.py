@@ -19,7 +19,8 @@ class Settings(ServiceSettings):
     service_name: str = "eligibility"
     port: int = 8002
     # Folders of rule-set files (*.yaml, *.yml, *.json; national and provincial overrides).
-    # Officials correct values there; POST /v1/rulesets/{id}/reevaluate reloads and re-decides.
+    # Officials correct values there; POST /v1/rulesets/{id}/reevaluate reloads them, stores them
+    # as the active rule sets every replica decides by, and re-decides.
     rulesets_dirs: list[Path] = [RULESETS_DIR]
     # Programmes as data: the rule each needs and the length of "just escaped".
     programmes_file: Path = PROGRAMMES_FILE

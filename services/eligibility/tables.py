@@ -1,4 +1,5 @@
-"""Eligibility tables: the household inputs, classifications, transitions, re-evaluation jobs."""
+"""Eligibility tables: the household inputs, classifications, transitions, re-evaluation jobs,
+the active rule sets."""
 
 from __future__ import annotations
 
@@ -120,4 +121,17 @@ reevaluation_job = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.CheckConstraint("status in ('running', 'done', 'failed')", name="status"),
+)
+
+# The rule sets every replica decides by: one row per rule set, the file as read. A reload
+# replaces them in its transaction; a replica whose rules in memory have other digests rebuilds
+# them from `content` before it decides (no shared file system needed).
+active_ruleset = sa.Table(
+    "active_ruleset", meta,
+    sa.Column("ruleset_id", sa.Text, primary_key=True),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("activated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("activated_by", sa.Text),
 )

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import copy
+import random
+import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
 from services.eligibility import domain
+from services.eligibility.__main__ import spec
 from services.eligibility.config import RULESETS_DIR
 from services.eligibility.handlers.common import load_rulebook, read_document
+from tests.eligibility.conftest import Stack, admin
+from tests.eligibility.conftest import test_settings as settings_for  # not collected as a test
+from tests.support.apps import running
+from tests.support.wait import eventually
 
 EXAMPLE = RULESETS_DIR / "examples" / "province-override.yaml"
 
@@ -115,3 +124,56 @@ def test_a_folder_with_a_broken_file_names_it(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("id: [unclosed", encoding="utf-8")
     with pytest.raises(domain.RuleSetError, match="bad.yaml: not valid YAML/JSON"):
         load_rulebook([RULESETS_DIR, tmp_path])
+
+
+async def test_a_reload_on_one_replica_reaches_the_other(stack: Stack, tmp_path: Path):
+    """A second replica over the same database, with its own rule-set folder, reloads; the
+    stack (which never sees that folder) decides the next surveys by the reloaded rules and
+    records the digest that was activated."""
+    province = f"{random.randint(40, 59)}"
+    rid = f"VN-MDP-2022-P{province}"
+    for path in RULESETS_DIR.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    doc = read_document(EXAMPLE) | {"id": rid, "province_codes": [province]}
+
+    def write(rural: int) -> None:
+        doc["income_lines_vnd"] = {"rural": rural, "urban": 2_500_000}
+        (tmp_path / f"{rid}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True),
+                                              encoding="utf-8")
+
+    write(2_000_000)
+    # the second replica only serves HTTP, so the stack's consumers decide every survey
+    other = replace(spec(settings_for(tmp_path)), consumers=lambda rt: ())
+    async with running(other) as replica:
+        # a replica starting with other files decides by the active rule sets until a reload
+        r = await replica.client.get(f"/v1/rulesets/{rid}", headers=admin())
+        assert r.status_code == 404, r.text
+
+        async def reload() -> str:
+            r = await replica.client.post(f"/v1/rulesets/{rid}/reevaluate", headers=admin())
+            assert r.status_code == 202, r.text
+
+            async def done() -> bool:
+                job = (await replica.client.get(r.headers["location"], headers=admin())).json()
+                return job["status"] == "done"
+
+            await eventually(done, message="re-evaluation done")
+            return (await replica.client.get(f"/v1/rulesets/{rid}", headers=admin())
+                    ).json()["digest"]
+
+        digests = []
+        # 1,900,000 then 2,050,000 rural: middle nationally, poor under the reloaded lines only
+        for rural, income in ((2_000_000, 1_900_000), (2_100_000, 2_050_000)):
+            write(rural)
+            digest = await reload()
+            listed = (await stack.client.get(f"/v1/rulesets/{rid}", headers=admin())).json()
+            assert listed.get("digest") == digest, listed
+            h = stack.household(province=province)
+            await h.register()
+            await h.survey(income=income, day=date(2026, 4, 1))
+            c = await stack.classification(h.id)
+            assert (c["category"], c["ruleset_id"]) == ("poor", rid), c
+            assert c["ruleset_digest"] == c["explanation"]["ruleset_digest"] == digest
+            assert c["explanation"]["income_line_vnd"] == rural
+            digests.append(digest)
+        assert digests[0] != digests[1]

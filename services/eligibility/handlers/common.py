@@ -23,25 +23,40 @@ from shared.runtime import Runtime
 RULESET_SUFFIXES = (".yaml", ".yml", ".json")
 
 
+def parse_document(name: str, text: str) -> Any:
+    """A YAML or JSON document (by the file name's suffix) as data."""
+    return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+
+
 def read_document(path: Path) -> Any:
     """A YAML or JSON file as data."""
-    text = path.read_text(encoding="utf-8")
-    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return parse_document(path.name, path.read_text(encoding="utf-8"))
+
+
+def read_rulesets(dirs: list[Path]) -> list[tuple[str, str]]:
+    """(file name, text) of every rule-set file of the folders."""
+    files = [(path.name, path.read_text(encoding="utf-8"))
+             for folder in dirs for path in sorted(folder.iterdir())
+             if path.is_file() and path.suffix in RULESET_SUFFIXES]
+    if not files:
+        raise domain.RuleSetError(f"no rule-set files in {', '.join(map(str, dirs))}")
+    return files
+
+
+def build_rulebook(files: list[tuple[str, str]]) -> domain.RuleBook:
+    """Validate rule-set files given as (name, text) (RuleSetError names file and field)."""
+    docs: list[tuple[str, Any]] = []
+    for name, text in files:
+        try:
+            docs.append((name, parse_document(name, text)))
+        except (ValueError, yaml.YAMLError) as exc:
+            raise domain.RuleSetError(f"{name}: not valid YAML/JSON: {exc}") from exc
+    return domain.build(docs)
 
 
 def load_rulebook(dirs: list[Path]) -> domain.RuleBook:
-    """Read and validate every rule-set file of the folders (RuleSetError names file and field)."""
-    docs: list[tuple[str, Any]] = []
-    for folder in dirs:
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix in RULESET_SUFFIXES:
-                try:
-                    docs.append((path.name, read_document(path)))
-                except (ValueError, yaml.YAMLError) as exc:
-                    raise domain.RuleSetError(f"{path.name}: not valid YAML/JSON: {exc}") from exc
-    if not docs:
-        raise domain.RuleSetError(f"no rule-set files in {', '.join(map(str, dirs))}")
-    return domain.build(docs)
+    """Read and validate every rule-set file of the folders."""
+    return build_rulebook(read_rulesets(dirs))
 
 
 def load_catalogue(path: Path) -> programme_rules.Catalogue:
@@ -70,11 +85,6 @@ class Service:
     def local_date(self, ts: datetime) -> date:
         """The local calendar day of a timestamp."""
         return ts.astimezone(self.tz).date()
-
-    def reload_rulesets(self) -> domain.RuleBook:
-        """Re-read the rule-set files; the new book replaces the old only if all of it is valid."""
-        self.rulebook = load_rulebook(self.settings.rulesets_dirs)
-        return self.rulebook
 
     def indicator_names(self) -> dict[str, str]:
         """English indicator names by code, from every rule set (for programme reasons)."""

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.eligibility import domain, events, tables
+from services.eligibility.handlers import rulesets
 from services.eligibility.handlers.common import Service, jsonable
 from shared.db import write_rows
 from shared.envelope import Envelope, utcnow
@@ -120,7 +121,9 @@ async def refresh(session: Any, svc: Service, rows: Sequence[Row], *,
     A new classification is written (provisional; earlier provisional ones superseded) only
     when the outcome differs from the current one; the programme list is re-published only when
     it, or the category/status it carries, changed. Returns how many decisions changed.
+    Decides by the rule sets active in the database (a reload on another replica included).
     """
+    await rulesets.sync(session, svc)
     now = utcnow()
     new_rows: list[Row] = []
     superseded: list[Row] = []

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.eligibility import domain, tables
+from services.eligibility.handlers import rulesets
 from services.eligibility.handlers.common import Service, invalid, jsonable
 from services.eligibility.handlers.deciding import Trigger, refresh
 from shared.auth import Principal, actor_of
@@ -49,21 +50,23 @@ def job_view(row: Any) -> dict[str, Any]:
 
 async def start(session: AsyncSession, svc: Service, *, user: Principal,
                 ruleset_id: str) -> dict[str, Any]:
-    """Reload the rule-set files (all valid, or 422 and nothing changes) and open a job."""
+    """Reload the rule-set files and make them the active rule sets of every replica (all valid,
+    or 422 and nothing changes), and open a job."""
     try:
-        book = svc.reload_rulesets()
+        files, book = rulesets.from_files(svc)
     except domain.RuleSetError as exc:
         raise invalid("rulesets", str(exc)) from None
     try:
         rs = book.get(ruleset_id)
     except KeyError:
         raise not_found("rule set", ruleset_id) from None
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(727275)))
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(rulesets.RELOAD_LOCK)))
     running = await session.scalar(sa.select(J.c.id).where(J.c.ruleset_id == ruleset_id,
                                                            J.c.status == "running"))
     if running is not None:
         raise Problem(409, f"a re-evaluation of {ruleset_id} is already running: {running}",
                       job_id=running)
+    await rulesets.activate(session, svc, book=book, files=files, actor=actor_of(user))
     total = await session.scalar(sa.select(sa.func.count()).select_from(H).where(affected(rs)))
     row = (await session.execute(sa.insert(J).values(
         id=str(uuid.uuid4()), ruleset_id=rs.id, status="running", total=total or 0,
@@ -113,7 +116,7 @@ async def _batch(session: AsyncSession, svc: Service, job_id: str) -> bool:
     if job is None or job["status"] != "running":
         return False
     try:
-        rs = svc.rulebook.get(job["ruleset_id"])
+        rs = (await rulesets.sync(session, svc)).get(job["ruleset_id"])
     except KeyError:
         raise RuntimeError(f"rule set {job['ruleset_id']} is no longer loaded") from None
     q = sa.select(H).where(affected(rs))
