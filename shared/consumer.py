@@ -136,10 +136,24 @@ class DeadLetter(Exception):
     """Raised by a handler for an event that can never succeed (no retry)."""
 
 
+# An event is identified by (source, id) (CloudEvents): a partner's ids cannot collide with ours.
 _CLAIM = sa.text(
-    "INSERT INTO inbox (consumer, event_id, topic) "
-    "SELECT :consumer, e, t FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[])) AS u(e, t) "
-    "ON CONFLICT DO NOTHING RETURNING event_id")
+    "INSERT INTO inbox (consumer, source, event_id, topic) "
+    "SELECT :consumer, s, e, t FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[]), "
+    "CAST(:topics AS text[])) AS u(s, e, t) ON CONFLICT DO NOTHING RETURNING source, event_id")
+_UNCLAIM = sa.text(
+    "DELETE FROM inbox i USING unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS u(s, e) "
+    "WHERE i.consumer = :consumer AND i.source = u.s AND i.event_id = u.e")
+
+
+def source_of(headers: Any) -> str:
+    """The `ce_source` of a record's headers (bytes or text values), "" if it has none."""
+    for name, value in headers or ():
+        if name == "ce_source":
+            if isinstance(value, bytes | bytearray):
+                value = bytes(value).decode(errors="replace")
+            return _text(str(value))
+    return ""
 
 
 @dataclass
@@ -331,12 +345,14 @@ class Consumer:
                 tally[record.topic, "dead_lettered"] += 1
         invalid = [i for i in invalid if i[1] is not None]
         fresh = await self._claim_many(
-            session, [(p.item.event.id, p.record.topic) for ps in parsed for p in ps]
-            + [(event_id or "", record.topic) for record, event_id, _ in invalid])
+            session, [(source_of(p.record.headers), p.item.event.id, p.record.topic)
+                      for ps in parsed for p in ps]
+            + [(source_of(record.headers), event_id or "", record.topic)
+               for record, event_id, _ in invalid])
         for record, event_id, reason in invalid:
             outcome = "duplicate"
-            if event_id in fresh:
-                fresh.discard(event_id)
+            if (source_of(record.headers), event_id) in fresh:
+                fresh.discard((source_of(record.headers), event_id or ""))
                 parked.add(record, await self.dead_letter(session, record, event_id=event_id,
                                                           reason=reason, attempts=1))
                 outcome = "dead_lettered"
@@ -345,8 +361,9 @@ class Consumer:
         for ps in parsed:
             keep = []
             for p in ps:
-                if p.item.event.id in fresh:
-                    fresh.discard(p.item.event.id)  # a second copy in the same batch: duplicate
+                claim = (source_of(p.record.headers), p.item.event.id)
+                if claim in fresh:
+                    fresh.discard(claim)  # a second copy in the same batch: duplicate
                     keep.append(p)
                 else:
                     tally[p.record.topic, "duplicate"] += 1
@@ -527,22 +544,26 @@ class Consumer:
         for (topic, outcome), n in tally.items():
             self.metrics.events_processed.labels(self.name, topic, outcome).inc(n)
 
-    async def _claim_many(self, session: AsyncSession, claims: list[tuple[str, str]]) -> set[str]:
-        """Insert every event id into the inbox with one statement; return the new ones."""
+    async def _claim_many(self, session: AsyncSession,
+                          claims: list[tuple[str, str, str]]) -> set[tuple[str, str]]:
+        """Insert every (source, id, topic) into the inbox with one statement; return the new
+        (source, id) pairs."""
         if not claims:
             return set()
         inserted = await session.execute(_CLAIM, {
-            "consumer": self.name, "ids": [c[0] for c in claims], "topics": [c[1] for c in claims]})
-        return {r[0] for r in inserted}
+            "consumer": self.name, "sources": [c[0] for c in claims],
+            "ids": [c[1] for c in claims], "topics": [c[2] for c in claims]})
+        return {(r[0], r[1]) for r in inserted}
 
-    async def _mark_dead(self, session: AsyncSession, event_id: str, topic: str,
+    async def _mark_dead(self, session: AsyncSession, source: str, event_id: str, topic: str,
                          outcome: str) -> bool:
         """Record the event's outcome in the inbox; False if it was already recorded so."""
         inbox = self.tables.inbox
-        stmt = pg_insert(inbox).values(consumer=self.name, event_id=event_id, topic=topic,
-                                       outcome=outcome)
+        stmt = pg_insert(inbox).values(consumer=self.name, source=source, event_id=event_id,
+                                       topic=topic, outcome=outcome)
         done = await session.execute(stmt.on_conflict_do_update(
-            index_elements=[inbox.c.consumer, inbox.c.event_id], set_={"outcome": outcome},
+            index_elements=[inbox.c.consumer, inbox.c.source, inbox.c.event_id],
+            set_={"outcome": outcome},
             where=inbox.c.outcome != outcome).returning(inbox.c.event_id))
         return done.first() is not None
 
@@ -574,7 +595,8 @@ class Consumer:
                            parked_behind: int | None, full: bool) -> int | None:
         key = event_id or f"{record.topic}:{record.partition}:{record.offset}"
         outcome = "parked" if parked_behind is not None else "dead_lettered"
-        if not await self._mark_dead(session, key, record.topic, outcome):
+        source = source_of(record.headers) if event_id else ""
+        if not await self._mark_dead(session, source, key, record.topic, outcome):
             return None  # already recorded on an earlier delivery
         headers = list(record.headers or ()) if full else []
         reason = _text(reason)[:4000]
@@ -641,10 +663,9 @@ class Consumer:
                     dl.c.id == sa.func.any(sa.literal([r.id for r in todo],
                                                       ARRAY(sa.BigInteger))))
                     .values(replayed_at=sa.func.now(), replayed_by=actor))
-                await session.execute(sa.delete(self.tables.inbox).where(
-                    self.tables.inbox.c.consumer == self.name,
-                    self.tables.inbox.c.event_id == sa.func.any(
-                        sa.literal([r.event_id for r in todo], ARRAY(sa.Text)))))
+                await session.execute(_UNCLAIM, {
+                    "consumer": self.name, "ids": [r.event_id for r in todo],
+                    "sources": [source_of(r.headers) for r in todo]})
             tally = await self.process(session, [[_record_of(r) for r in todo]], isolate=True)
         self._record(tally)
         outcomes: Counter[str] = Counter()

@@ -83,11 +83,14 @@ class PlatformTables:
         self.inbox = sa.Table(
             "inbox", metadata,
             sa.Column("consumer", sa.Text, primary_key=True),
+            # (source, id) identifies an event (CloudEvents); "" for a record without one.
+            sa.Column("source", sa.Text, primary_key=True, server_default=""),
             sa.Column("event_id", sa.Text, primary_key=True),
             sa.Column("topic", sa.Text, nullable=False),
             sa.Column("outcome", sa.Text, nullable=False, server_default="processed"),
             sa.Column("received_at", sa.DateTime(timezone=True), nullable=False,
                       server_default=sa.func.now()),
+            sa.Index("ix_inbox_received_at", "received_at"),  # retention
         )
         self.dead_letter = sa.Table(
             "dead_letter", metadata,
@@ -271,6 +274,30 @@ PLATFORM_V2 = (
     "CREATE INDEX IF NOT EXISTS ix_dead_letter_open_key ON dead_letter (consumer, key) "
     "WHERE replayed_at IS NULL AND discarded_at IS NULL",
 )
+
+
+# Platform v3: the inbox keyed by (consumer, source, event id), and indexed for retention.
+PLATFORM_V3 = (
+    "ALTER TABLE inbox ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT ''",
+    """DO $$
+    DECLARE pk text; cols int;
+    BEGIN
+      SELECT c.conname, array_length(c.conkey, 1) INTO pk, cols FROM pg_constraint c
+       WHERE c.conrelid = 'inbox'::regclass AND c.contype = 'p';
+      IF cols = 2 THEN
+        EXECUTE format('ALTER TABLE inbox DROP CONSTRAINT %I', pk);
+        ALTER TABLE inbox ADD PRIMARY KEY (consumer, source, event_id);
+      END IF;
+    END $$""",
+    "CREATE INDEX IF NOT EXISTS ix_inbox_received_at ON inbox (received_at)",
+)
+
+
+def upgrade_platform_tables_v3(bind: sa.Connection) -> None:
+    """Migration helper (0003 of registry and supervision, 0004 of disbursement and
+    eligibility): the inbox keyed by (consumer, source, id). Idempotent."""
+    for statement in PLATFORM_V3:
+        bind.execute(sa.text(statement))
 
 
 def upgrade_platform_tables(bind: sa.Connection) -> None:

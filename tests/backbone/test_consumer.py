@@ -112,6 +112,22 @@ async def test_same_event_twice_changes_state_once(servers, harness):
     assert n == 1
 
 
+async def test_an_id_another_source_also_used_is_not_a_duplicate(servers, harness):
+    # CloudEvents identify an event by (source, id): a partner numbering its messages 1, 2, 3
+    # must not collide with ours (the inbox is keyed by consumer, source and id).
+    account = f"acc-{uuid.uuid4().hex[:6]}"
+    ours = deposit(account, 10)
+    theirs = Envelope(type="test.deposit.v1", source="/partners/vbsp", subject=account,
+                      data={"account": account, "amount": 5}, id=ours.id)
+    await produce_event(servers.bootstrap_servers, harness.topic, ours)
+    await produce_event(servers.bootstrap_servers, harness.topic, theirs)
+    await produce_event(servers.bootstrap_servers, harness.topic, theirs)  # a real repeat
+    marker = deposit(account + "-marker", 1)
+    await produce_event(servers.bootstrap_servers, harness.topic, marker)
+    await eventually(lambda: harness.amount(account + "-marker"), message="marker processed")
+    assert await harness.amount(account) == 15
+
+
 async def test_bad_messages_go_to_the_dead_letter_and_the_next_good_one_is_processed(
         servers, harness):
     account = f"acc-{uuid.uuid4().hex[:6]}"
