@@ -214,6 +214,11 @@ class Consumer:
             await self.stop()
             raise
 
+    async def drain(self) -> None:
+        """Graceful shutdown: wait for the batch in flight to commit, and start no other (the
+        lock stays held; the loop is cancelled next)."""
+        await self.batch_lock.acquire()
+
     async def stop(self) -> None:
         """Leave the group (a later `run` connects afresh)."""
         kafka, self.kafka = self.kafka, None

@@ -203,6 +203,8 @@ class Relay:
         # what it lost, so nothing newer is published ahead of it (see shared.broker).
         self.before_claim: Callable[[], Awaitable[bool]] | None = None
         self.last_round: float | None = None  # monotonic time of the loop's last round
+        self.draining = False  # shutting down: publish what is pending, then say so
+        self.drained = asyncio.Event()
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
 
@@ -231,6 +233,8 @@ class Relay:
                     await asyncio.sleep(min(0.5 * 2 ** failures, 10.0))
                 if published >= self.batch_size:
                     continue  # more waiting: no pause
+                if self.draining and not published:
+                    self.drained.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
@@ -239,6 +243,11 @@ class Relay:
             if self._listener is not None:
                 with contextlib.suppress(Exception):
                     await self._listener.close()
+
+    def drain(self) -> None:
+        """Graceful shutdown: publish what is pending without pausing, then set `drained`."""
+        self.draining = True
+        self._wake.set()
 
     async def _listen(self) -> None:
         url = self.engine.url.set(drivername="postgresql")

@@ -26,6 +26,7 @@ from shared.broker import BrokerWatch
 from shared.consumer import Consumer, ConsumerSpec
 from shared.db import PlatformTables
 from shared.outbox import CORRELATION_ID, Outbox, Relay
+from shared.retention import Retention
 from shared.settings import ServiceSettings, state_dir
 from shared.telemetry import Metrics, setup_tracing
 
@@ -153,6 +154,7 @@ class Runtime:
     state: dict[str, Any] = field(default_factory=dict)
     health: dict[str, TaskHealth] = field(default_factory=dict)
     broker: BrokerWatch | None = None
+    retention: Retention | None = None
 
     def supervised(self, name: str, run: Callable[[], Awaitable[None]],
                    heartbeat: Callable[[], float | None] | None = None) -> asyncio.Task:
@@ -270,6 +272,12 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
             # group that never syncs times out and is tried again.
             rt.supervised(consumer.name, consumer.run,
                           heartbeat=lambda c=consumer: c.last_poll)  # type: ignore[misc]
+        rt.retention = Retention(
+            engine=engine, tables=spec.tables, service=spec.name, metrics=metrics,
+            outbox_days=settings.retention_outbox_days, inbox_days=settings.retention_inbox_days,
+            dead_letter_days=settings.retention_dead_letter_days,
+            interval_s=settings.retention_interval_s)
+        rt.supervised(f"{spec.name}-retention", rt.retention.run)
         for job in spec.background:
             rt.supervised(f"{spec.name}-{job.__name__}", lambda job=job: job(rt))  # type: ignore[misc]
     except BaseException:
@@ -279,7 +287,19 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
 
 
 async def stop_runtime(rt: Runtime) -> None:
-    """Cancel tasks, leave groups, flush, close."""
+    """Drain (consumers finish and commit their batch in flight, the relay publishes what is
+    pending, each within `shutdown_drain_s`), then cancel tasks, leave groups, flush, close."""
+    drain_s = rt.settings.shutdown_drain_s
+    if rt.relay.leader and rt.relay.last_round is not None:
+        rt.relay.drain()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.relay.drained.wait(), drain_s)
+    for consumer in rt.consumers:
+        try:
+            await asyncio.wait_for(consumer.drain(), drain_s)
+        except TimeoutError:
+            log.warning("%s: batch still in flight after %.0f s; it will be re-read",
+                        consumer.name, drain_s)
     for task in rt.tasks:
         task.cancel()
     await asyncio.gather(*rt.tasks, return_exceptions=True)

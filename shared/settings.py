@@ -66,14 +66,41 @@ class ServiceSettings(BaseSettings):
     # /ready fails when a background task shows no progress for this long (a stuck consumer).
     task_stuck_after_s: float = 300.0
     max_body_bytes: int = 1_000_000
+    # Graceful shutdown: how long the relay may publish what is pending and each consumer
+    # finish its batch in flight before the tasks are cancelled.
+    shutdown_drain_s: float = 5.0
     relay_enabled: bool = True
     relay_batch_size: int = 2000
     relay_poll_interval_s: float = 0.5
     # A row the broker refuses is tried again with backoff, then parked (only its key waits).
     relay_max_attempts: int = 5
+    # Retention (days): sent outbox rows, inbox rows, handled dead letters; pruned hourly. The
+    # inbox horizon must exceed the broker's retention plus the republish window, or a repeat
+    # older than it would be applied again.
+    retention_outbox_days: float = 30.0
+    retention_inbox_days: float = 14.0
+    retention_dead_letter_days: float = 90.0
+    retention_interval_s: float = 3600.0
+    # How long the broker keeps records (Kafka's retention.ms; 7 days by default).
+    broker_retention_h: float = 168.0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     # Names of key fields whose shipped development value must not be used outside dev mode.
     secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _inbox_outlives_the_broker(self) -> ServiceSettings:
+        needed_h = self.broker_retention_h + self.broker_republish_window_h
+        if self.retention_inbox_days * 24 <= needed_h:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(
+                f"{prefix}RETENTION_INBOX_DAYS ({self.retention_inbox_days:g}) must exceed the "
+                f"broker's retention plus the republish window ({needed_h / 24:g} days): an older "
+                "repeat would be applied again")
+        if self.retention_outbox_days * 24 < self.broker_republish_window_h:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            raise ValueError(f"{prefix}RETENTION_OUTBOX_DAYS must cover the republish window "
+                             f"({self.broker_republish_window_h:g} h)")
+        return self
 
     @model_validator(mode="after")
     def _no_dev_keys_in_production(self) -> ServiceSettings:

@@ -189,6 +189,9 @@ class Metrics:
         self.task_restarts = Counter("background_task_restarts_total",
                                      "Background tasks restarted after a failure", ["task"],
                                      registry=self.registry)
+        self.retention_pruned = Counter("retention_pruned_rows_total",
+                                        "Outbox, inbox and dead-letter rows removed past their "
+                                        "retention horizon", ["table"], registry=self.registry)
         self.events_processed = Counter("consumer_events_processed_total",
                                         "Events handled by a consumer",
                                         ["consumer", "topic", "outcome"], registry=self.registry)

@@ -143,3 +143,55 @@ async def test_a_failing_task_is_restarted_and_a_dead_or_stuck_one_is_reported()
 
     stuck = TaskHealth("consumer", state="running", heartbeat=lambda: 0.0)
     assert (stuck.problem(stuck_after_s=60) or "").startswith("stuck")
+
+
+async def test_shutdown_drains_the_batch_in_flight_and_commits_it(servers):
+    topic = f"test.drain.{uuid.uuid4().hex[:8]}"
+    settings = ServiceSettings(service_name="draintest")
+    await db.create_database_if_missing(settings.db_url)
+    meta = db.new_metadata()
+    tables = db.PlatformTables(meta)
+    seen = sa.Table(f"seen_{uuid.uuid4().hex[:8]}", meta,
+                    sa.Column("event_id", sa.Text, primary_key=True))
+    engine = db.create_engine(settings.db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(meta.create_all)
+    await ensure_topics(servers.bootstrap_servers, [topic, topic + ".dlq"], 2)
+    in_flight, gate = asyncio.Event(), asyncio.Event()
+
+    async def apply(ctx: BatchContext) -> None:
+        in_flight.set()
+        await gate.wait()
+        await ctx.session.execute(sa.insert(seen), [{"event_id": i.event.id} for i in ctx.items])
+
+    group = f"test-{uuid.uuid4()}"
+    consumer = Consumer(
+        spec=ConsumerSpec(name="steps", topics=[topic],
+                          handlers={"test.step.v1": Handler(batch=apply)}),
+        service="draintest", bootstrap=servers.bootstrap_servers,
+        sessions=db.sessionmaker(engine), tables=tables,
+        outbox=Outbox(tables, service="draintest"), metrics=Metrics("draintest"),
+        session_timeout_ms=3000, heartbeat_interval_ms=300, group_id=group)
+    events = [Envelope(type="test.step.v1", source="/tests", subject=f"hh-{n}", data={})
+              for n in range(20)]
+    task = asyncio.create_task(consumer.run())
+    try:
+        await _produce(servers.bootstrap_servers, topic, events)
+        await asyncio.wait_for(in_flight.wait(), 30)
+        drain = asyncio.create_task(consumer.drain())
+        await asyncio.sleep(0)
+        assert not drain.done()  # waits for the batch in flight
+        gate.set()
+        await asyncio.wait_for(drain, 30)
+        async with engine.connect() as conn:
+            applied = set((await conn.execute(sa.select(seen.c.event_id))).scalars())
+        assert applied and applied <= {e.id for e in events}
+        kafka = consumer.kafka
+        assert kafka is not None
+        committed = [await kafka.committed(tp) or 0 for tp in kafka.assignment()]
+        assert sum(committed) == len(applied)  # the drained batch is committed, not re-read
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await consumer.stop()
+        await engine.dispose()
