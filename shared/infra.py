@@ -158,6 +158,15 @@ class EmbeddedInfra:
             stop_pid(self._broker, timeout=5)
             self._broker = None
 
+    def restart_broker(self) -> None:
+        """Stop the broker by PID and start a fresh one on the same port (the embedded broker
+        is memory-only: topics, records and group offsets are gone)."""
+        if self._broker is not None:
+            stop_pid(self._broker, timeout=5)
+            self._broker = None
+        _wait_for(lambda: not _port_open(self.broker_port), timeout=10, what="broker port free")
+        self._start_broker()
+
     def __enter__(self) -> EmbeddedInfra:
         return self.start()
 

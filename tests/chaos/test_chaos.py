@@ -80,11 +80,12 @@ def test_nothing_is_lost_or_duplicated_while_processes_are_killed(system):
         print(monkey.report(), flush=True)
 
 
-def drive(c: Client, monkey: Monkey, planned: list[flow.Planned]) -> tuple[
-        dict[str, str], dict[str, str]]:
+def drive(c: Client, monkey: Monkey, planned: list[flow.Planned], *, imports: int = IMPORTS,
+          per_group: int = PER_GROUP) -> tuple[dict[str, str], dict[str, str]]:
     """The officers' flow (through the seed's HTTP steps) with the plan's kills in between;
     returns household ids by external reference and the loan applications' households."""
     plan, t0 = monkey.plan, time.monotonic()
+    households, loans_wanted = len(planned), per_group * len(VILLAGES)
 
     def phase(text: str) -> None:
         print(f"  t+{time.monotonic() - t0:.1f}s {text}", flush=True)
@@ -92,22 +93,22 @@ def drive(c: Client, monkey: Monkey, planned: list[flow.Planned]) -> tuple[
     # 1. Three import jobs. The registry dies while its job runs (the officer uploads the file
     # again: lines already imported are skipped); eligibility or supervision right after a job,
     # while they consume its events.
-    size = HOUSEHOLDS // IMPORTS
-    for n in range(IMPORTS):
+    size = households // imports
+    for n in range(imports):
         lines, slot = [p.line for p in planned[n * size:(n + 1) * size]], f"import-{n + 1}"
-        if n + 1 < IMPORTS and plan.victims[slot] == "registry":
+        if n + 1 < imports and plan.victims[slot] == "registry":
             job = start_import(c, lines)
             monkey.strike(slot, progress=f"import job {job} of {len(lines)} lines running")
             state = wait_import(c, start_import(c, lines))
             counts = (state["accepted"] + state["skipped"], state["rejected"])
-            phase(f"import {n + 1}/{IMPORTS} uploaded again: {state['accepted']} accepted, "
+            phase(f"import {n + 1}/{imports} uploaded again: {state['accepted']} accepted, "
                   f"{state['skipped']} skipped as already imported")
         else:
             counts = import_households(c, lines)
-            if n + 1 < IMPORTS:
-                monkey.strike(slot, progress=f"import {n + 1}/{IMPORTS} done")
+            if n + 1 < imports:
+                monkey.strike(slot, progress=f"import {n + 1}/{imports} done")
         assert counts == (size, 0), f"import {n + 1}: (imported, rejected) = {counts}"
-        phase(f"import {n + 1}/{IMPORTS} done")
+        phase(f"import {n + 1}/{imports} done")
     ids = {h["external_ref"]: h["household_id"] for h in flow.registered(c)}
     assert set(ids) == {p.external_ref for p in planned}, "the registry lost or invented a household"
 
@@ -115,7 +116,7 @@ def drive(c: Client, monkey: Monkey, planned: list[flow.Planned]) -> tuple[
     every = set(ids.values())
     count = until(at_least(lambda: len(set(classified_households(c)) & every), plan.classified_at),
                   what=f"{plan.classified_at} households classified")
-    monkey.strike("classifying", progress=f"{count} of {HOUSEHOLDS} classified")
+    monkey.strike("classifying", progress=f"{count} of {households} classified")
     until(lambda: every <= set(classified_households(c)), what="every household classified")
     for hid in sorted(every):
         until(partial(supervision_saw_decision, c, hid), what=f"supervision sees {hid}'s decision")
@@ -134,17 +135,17 @@ def drive(c: Client, monkey: Monkey, planned: list[flow.Planned]) -> tuple[
     def confirmed(application_id: str, household_id: str) -> None:
         loans[application_id] = household_id
         if len(loans) == plan.confirmed_at:
-            monkey.strike("loans", progress=f"{len(loans)} of {LOANS} loans confirmed, "
+            monkey.strike("loans", progress=f"{len(loans)} of {loans_wanted} loans confirmed, "
                                             f"{flow.settled(c)} settled")
 
     for village in VILLAGES:
-        members = loan_candidates(c, None, village=village, limit=PER_GROUP)
-        assert len(members) == PER_GROUP, f"{village}: only {len(members)} recognized poor"
+        members = loan_candidates(c, None, village=village, limit=per_group)
+        assert len(members) == per_group, f"{village}: only {len(members)} recognized poor"
         take_loans(c, members, village=village, on_confirmed=confirmed)
 
     # 5. A kill as the last instruction goes to the bank; the partner settles every loan.
-    monkey.strike("settling", progress=f"{LOANS} loans confirmed, {flow.settled(c)} settled")
-    until(lambda: flow.settled(c) == LOANS, what="every loan settled")
+    monkey.strike("settling", progress=f"{loans_wanted} loans confirmed, {flow.settled(c)} settled")
+    until(lambda: flow.settled(c) == loans_wanted, what="every loan settled")
     phase("every loan settled")
     return ids, loans
 

@@ -23,6 +23,7 @@ class System:
     services: dict[str, ServiceProcess]
     span_file: Path
     extra: list[ServiceProcess] = field(default_factory=list)
+    replicas: list[ServiceProcess] = field(default_factory=list)  # second and later replicas
 
     def url(self, name: str) -> str:
         """Base URL of one service."""
@@ -37,15 +38,17 @@ class System:
     @property
     def pids(self) -> list[int]:
         """PIDs of everything this system started."""
-        procs = [*self.services.values(), *self.extra]
+        procs = [*self.services.values(), *self.replicas, *self.extra]
         return [p.proc.pid for p in procs if p.proc is not None] + self.infra.pids
 
 
 @contextmanager
 def running_system(*, extra_modules: tuple[str, ...] = (), bank_partner: bool = False,
-                   env: dict[str, str] | None = None) -> Iterator[System]:
+                   env: dict[str, str] | None = None, replicas: int = 1) -> Iterator[System]:
     """Start broker, PostgreSQL and the four services (plus `extra_modules` and the reference
-    bank partner when asked); stop all by PID."""
+    bank partner when asked; `replicas` processes of each service, the first one serving
+    `url()`, the others in `System.replicas`, same database and consumer groups); stop all by
+    PID."""
     from services.cli import bank_partner_process, topics
 
     home = Path(tempfile.mkdtemp(prefix="everydoor-system-"))
@@ -54,6 +57,7 @@ def running_system(*, extra_modules: tuple[str, ...] = (), bank_partner: bool = 
                           databases=SERVICE_DATABASES, topics=topics())
     infra.start()
     procs: list[ServiceProcess] = []
+    peers: list[ServiceProcess] = []
     extra: list[ServiceProcess] = []
     try:
         base_env = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
@@ -65,6 +69,13 @@ def running_system(*, extra_modules: tuple[str, ...] = (), bank_partner: bool = 
                     **(env or {})}
         ports = {name: free_port() for name in SERVICES}
         procs = service_processes(env=base_env, log_dir=home / "logs", ports=ports)
+        peers: list[ServiceProcess] = []
+        for n in range(2, replicas + 1):
+            for p in service_processes(env=base_env, log_dir=home / "logs",
+                                       ports={name: free_port() for name in SERVICES}):
+                p.name = f"{p.name}-{n}"
+                p.log_path = p.log_path.with_name(f"{p.name}.log")
+                peers.append(p)
         for module in extra_modules:
             extra.append(ServiceProcess(name=module.rsplit(".", 1)[-1], module=module, port=None,
                                         env=base_env, log_path=home / "logs" / f"{module}.log"))
@@ -73,13 +84,13 @@ def running_system(*, extra_modules: tuple[str, ...] = (), bank_partner: bool = 
                 env={**base_env, "BANK_PARTNER_SESSION_TIMEOUT_MS": "2000",
                      "BANK_PARTNER_HEARTBEAT_INTERVAL_MS": "300",
                      "BANK_PARTNER_SETTLE_DELAY_S": "0.2"}, home=home, port=free_port()))
-        for p in [*procs, *extra]:
+        for p in [*procs, *peers, *extra]:
             p.start()
-        for p in [*procs, *extra]:
-            p.wait_ready(timeout=120)
+        for p in [*procs, *peers, *extra]:
+            p.wait_ready(timeout=180)
         yield System(infra=infra, services={p.name: p for p in procs}, span_file=span_file,
-                     extra=extra)
+                     extra=extra, replicas=peers)
     finally:
-        for p in [*procs, *extra]:
+        for p in [*procs, *peers, *extra]:
             p.stop()
         infra.stop()
