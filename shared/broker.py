@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -30,8 +31,12 @@ class BrokerWatch:
                  tables: PlatformTables, topics: Iterable[str], partitions: int, service: str,
                  consumed: Iterable[str] = (), interval_s: float = 5.0,
                  republish_window: timedelta = timedelta(hours=24),
-                 grace_s: float = 10.0) -> None:
+                 grace_s: float = 10.0, replication_factor: int = 1,
+                 min_insync_replicas: int = 1, require_replication: bool = False) -> None:
         self.bootstrap = bootstrap
+        self._ensure_topics = functools.partial(
+            ensure_topics, replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas, require_replication=require_replication)
         self.producer = producer
         self.engine = engine
         self.table = tables.outbox
@@ -74,7 +79,7 @@ class BrokerWatch:
             log.info("%s: producer connected", self.service)
         missing = [t for t in self.topics if t not in await self._existing()]
         if missing:
-            await ensure_topics(self.bootstrap, missing, self.partitions)
+            await self._ensure_topics(self.bootstrap, missing, self.partitions)
             log.info("%s: created %d missing topics", self.service, len(missing))
         self.state = "ok"
 
@@ -100,11 +105,11 @@ class BrokerWatch:
                 log.warning("%s: the broker lost this service's topics (no marker topic): waiting "
                             "%.0f s for consumers to rewind, then publishing the outbox again",
                             self.service, self.grace_s)
-            await ensure_topics(self.bootstrap, self.topics, self.partitions)
+            await self._ensure_topics(self.bootstrap, self.topics, self.partitions)
         if self._seen_marker and now - self._fresh_since < self.grace_s:
             return False
         requeued = await self.republish([t for t in self.topics if t not in self.consumed])
-        await ensure_topics(self.bootstrap, [self.marker], 1)
+        await self._ensure_topics(self.bootstrap, [self.marker], 1)
         self._fresh_since = None
         self._seen_marker = True
         if requeued:

@@ -267,23 +267,60 @@ class EmbeddedInfra:
                     raise RuntimeError(f"create database {name}: {result.stderr}")
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 6) -> None:
-    """Create the topics that do not exist yet (idempotent, safe against a real Kafka too)."""
+def topic_configs(*, replication_factor: int, min_insync_replicas: int,
+                  require_replication: bool) -> dict[str, str]:
+    """The configs of topics created with this replication; refuses a setting that loses data."""
+    if replication_factor < 1:
+        raise ValueError(f"KAFKA_TOPIC_REPLICATION_FACTOR is {replication_factor}: it must be 1 "
+                         "or more")
+    if not 1 <= min_insync_replicas <= replication_factor:
+        raise ValueError(f"KAFKA_MIN_INSYNC_REPLICAS is {min_insync_replicas}: it must be between "
+                         f"1 and KAFKA_TOPIC_REPLICATION_FACTOR ({replication_factor}), or no "
+                         "write with acks=all succeeds")
+    if require_replication and replication_factor < 2:
+        # One copy: a lost disk loses every event on it that no consumer had read yet.
+        raise ValueError(
+            f"KAFKA_TOPIC_REPLICATION_FACTOR is {replication_factor}: outside dev mode "
+            "(EVERYDOOR_DEV_MODE=false) the services create no topic without replicas; set "
+            "KAFKA_TOPIC_REPLICATION_FACTOR=3 and KAFKA_MIN_INSYNC_REPLICAS=2 on a cluster of 3+ "
+            "brokers (or KAFKA_ALLOW_UNREPLICATED_TOPICS=true on a single-broker test cluster)")
+    return {"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas > 1 else {}
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 6, *,
+                        replication_factor: int = 1, min_insync_replicas: int = 1,
+                        require_replication: bool = False) -> None:
+    """Create the topics that do not exist yet (idempotent, safe against a real Kafka too).
+
+    `require_replication` (outside dev mode) refuses, before connecting, to create topics with
+    one replica; `min.insync.replicas` is set on the topics when above 1.
+    """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     wanted = sorted(set(topics))
     if not wanted:
         return
+    configs = topic_configs(replication_factor=replication_factor,
+                            min_insync_replicas=min_insync_replicas,
+                            require_replication=require_replication)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in wanted if t not in existing]
         if missing:
-            with contextlib.suppress(Exception):  # a concurrent creator may win the race
-                await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+            refused: list[str] = []  # e.g. INVALID_REPLICATION_FACTOR: fewer brokers than replicas
+            try:
+                response = await admin.create_topics(
+                    [NewTopic(name=t, num_partitions=partitions,
+                              replication_factor=replication_factor, topic_configs=configs)
+                     for t in missing]
                 )
+                refused = [f"{e[0]}: error {e[1]} {e[2] if len(e) > 2 else ''}".strip()
+                           for e in getattr(response, "topic_errors", ())
+                           if e[1] not in (0, 36)]  # 36: a concurrent creator won the race
+            except Exception as exc:  # noqa: BLE001 - reported below if the topics never appear
+                refused = [repr(exc)]
             deadline = time.monotonic() + 15
             while missing and time.monotonic() < deadline:
                 existing = set(await admin.list_topics())
@@ -291,6 +328,7 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int =
                 if missing:
                     await asyncio.sleep(0.05)
             if missing:
-                raise RuntimeError(f"topics not created: {missing}")
+                raise RuntimeError(f"topics not created: {missing} (replication factor "
+                                   f"{replication_factor}; {'; '.join(refused) or 'no error'})")
     finally:
         await admin.close()

@@ -241,6 +241,9 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
             bootstrap=settings.bootstrap_servers, producer=producer, engine=engine,
             tables=spec.tables, topics=topics, consumed=consumed, service=spec.name,
             partitions=settings.platform.kafka_topic_partitions,
+            replication_factor=settings.platform.kafka_topic_replication_factor,
+            min_insync_replicas=settings.platform.kafka_min_insync_replicas,
+            require_replication=settings.platform.kafka_require_replication,
             republish_window=timedelta(hours=settings.broker_republish_window_h),
             grace_s=settings.broker_recovery_grace_s)
         relay.ready = rt.broker.producer_ready

@@ -33,6 +33,26 @@ class PlatformSettings(BaseSettings):
     everydoor_jwt_issuer: str = "everydoor"
     kafka_enable_idempotence: bool = False
     kafka_topic_partitions: int = 6
+    # Topics the services create (missing ones; a fresh broker's): copies of each partition and
+    # how many must have a write before acks=all answers. A cluster of 3+ brokers: 3 and 2.
+    kafka_topic_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    # Outside dev mode a replication factor of 1 is refused unless this says the cluster has
+    # one broker on purpose (the compose file's); see topic_configs in shared/infra.py.
+    kafka_allow_unreplicated_topics: bool = False
+
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> PlatformSettings:
+        if self.kafka_min_insync_replicas > self.kafka_topic_replication_factor:
+            raise ValueError(
+                f"KAFKA_MIN_INSYNC_REPLICAS ({self.kafka_min_insync_replicas}) must not exceed "
+                f"KAFKA_TOPIC_REPLICATION_FACTOR ({self.kafka_topic_replication_factor})")
+        return self
+
+    @property
+    def kafka_require_replication(self) -> bool:
+        """Whether topics the services create must have replicas (outside dev mode)."""
+        return not self.everydoor_dev_mode and not self.kafka_allow_unreplicated_topics
 
 
 class ServiceSettings(BaseSettings):

@@ -91,6 +91,9 @@ def test_each_service_runs_its_module_on_its_port_and_is_ready_checked(compose, 
     assert db.hostname == "postgres" and db.path.lstrip("/") == f"everydoor_{name}"
     assert settings.platform.kafka_enable_idempotence is True
     assert settings.platform.everydoor_dev_mode is False
+    # One broker cannot hold 3 copies: compose says so explicitly instead of leaving dev mode.
+    assert settings.platform.kafka_topic_replication_factor == 1
+    assert settings.platform.kafka_require_replication is False
     assert signing_key(settings.platform), "outside dev mode the key must be usable"
     assert env["OTEL_SERVICE_NAME"] == name
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
@@ -128,6 +131,11 @@ def test_kafka_init_creates_every_topic_the_code_uses(compose):
     script = " ".join(init["command"]).replace("$$", "$")  # compose's escape of a literal $
     assert "in $TOPICS" in script and "--create --if-not-exists" in script
     assert '--partitions "$PARTITIONS"' in script
+    assert '--replication-factor "$REPLICATION_FACTOR"' in script
+    assert '--config "min.insync.replicas=$MIN_INSYNC_REPLICAS"' in script
+    service = env_of(compose["services"]["registry"])
+    assert env["REPLICATION_FACTOR"] == service["KAFKA_TOPIC_REPLICATION_FACTOR"]
+    assert env["MIN_INSYNC_REPLICAS"] == service["KAFKA_MIN_INSYNC_REPLICAS"]
     assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from shared.auth import AuthConfigError, signing_key
+from shared.infra import topic_configs
 from shared.processes import SERVICES
 from shared.settings import PlatformSettings
 from tests.platform.manifests import K8S, ROOT, k8s_documents
@@ -140,12 +141,18 @@ def test_k8s_service_listens_where_its_probes_and_service_point(name):
         "template"]["metadata"]["labels"].items()
 
 
-def test_k8s_config_is_production_mode_and_the_placeholder_key_is_refused():
+def test_k8s_config_is_production_mode_with_replicas_and_the_placeholder_key_is_refused():
     objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
     config = objects[("ConfigMap", "everydoor-config")]["data"]
     secret = objects[("Secret", "everydoor-secrets")]["stringData"]
     settings = PlatformSettings(**{k.lower(): v for k, v in {**config, **secret}.items()
                                    if k.lower() in PlatformSettings.model_fields})
     assert settings.everydoor_dev_mode is False and settings.kafka_enable_idempotence is True
+    # A production cluster: 3 copies, acks=all waits for 2; and one copy would be refused.
+    assert settings.kafka_require_replication is True
+    assert topic_configs(replication_factor=settings.kafka_topic_replication_factor,
+                         min_insync_replicas=settings.kafka_min_insync_replicas,
+                         require_replication=True) == {"min.insync.replicas": "2"}
+    assert settings.kafka_topic_replication_factor == 3
     with pytest.raises(AuthConfigError):  # nobody runs the shipped placeholder by mistake
         signing_key(settings)
