@@ -126,8 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             infra = EmbeddedInfra(state=home, broker_port=args.broker_port, pg_port=args.pg_port,
                                   databases=DATABASES, topics=topics(), durable=True).start()
-            env = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-                   "DATABASE_URL": infra.database_url}
+            env = infra.client_env
         env.setdefault("EVERYDOOR_SPAN_FILE", str(home / "spans.jsonl"))
         procs = [*service_processes(env=env, log_dir=home / "logs"),
                  bank_partner_process(env=env, home=home)]

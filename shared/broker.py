@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -55,7 +56,6 @@ class BrokerWatch:
         self.first_starts = 0  # fresh brokers with nothing to refill
         self.last_requeued = 0
         self._fresh_since: float | None = None
-        self._seen_marker = False  # the grace is for a broker that changed under this process
 
     async def run(self) -> None:
         """Check now and every `interval_s` (supervised: an error is logged and retried)."""
@@ -87,39 +87,65 @@ class BrokerWatch:
         """Called by the active relay before each claim; False means "publish nothing now".
 
         A broker without this service's marker topic has never seen the service or lost
-        everything since (topics a relay auto-created again do not hide that). Then the relay
-        first waits `grace_s` (only if this process had seen the marker before: at start-up
-        everyone reads from the start) with its topics recreated empty, so that consumers still
-        reading at their old positions fall back to the start of the empty partitions instead
-        of skipping what comes next; then the rows sent within the window are requeued (the
-        relay sends them again, in id order, before anything newer) and the marker created.
+        everything since (topics a relay auto-created again do not hide that). If this
+        service's outbox has rows sent within the window, the broker lost them: the relay
+        recreates its topics empty and first waits `grace_s`, so that consumers still reading at
+        their old positions fall back to the start of the empty partitions instead of skipping
+        what comes next (whether this process is new or not: a peer's consumers may be old);
+        then it requeues those rows (sent again, in id order, before anything newer) and
+        creates the marker. With nothing sent before, the marker is created at once.
         """
         cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 15)
+        if not await self._topics_ready(cluster):
+            return False
         if self.marker in cluster.topics():
-            self._seen_marker = True
             return True
         now = time.monotonic()
         if self._fresh_since is None:
+            if not await self._sent_within_window():
+                await self._ensure_topics(self.bootstrap, [self.marker], 1)
+                self.first_starts += 1
+                return True
             self._fresh_since = now
-            if self._seen_marker:
-                log.warning("%s: the broker lost this service's topics (no marker topic): waiting "
-                            "%.0f s for consumers to rewind, then publishing the outbox again",
-                            self.service, self.grace_s)
+            log.warning("%s: the broker lost this service's topics (no marker topic): waiting "
+                        "%.0f s for consumers to rewind, then publishing the outbox again",
+                        self.service, self.grace_s)
             await self._ensure_topics(self.bootstrap, self.topics, self.partitions)
-        if self._seen_marker and now - self._fresh_since < self.grace_s:
+        if now - self._fresh_since < self.grace_s:
             return False
         requeued = await self.republish([t for t in self.topics if t not in self.consumed])
         await self._ensure_topics(self.bootstrap, [self.marker], 1)
         self._fresh_since = None
-        self._seen_marker = True
-        if requeued:
-            self.recoveries += 1
-            self.last_requeued = requeued
-            log.warning("%s: requeued %d outbox rows sent within %s for the fresh broker",
-                        self.service, requeued, self.republish_window)
-        else:
-            self.first_starts += 1
+        self.recoveries += 1
+        self.last_requeued = requeued
+        log.warning("%s: requeued %d outbox rows sent within %s for the fresh broker",
+                    self.service, requeued, self.republish_window)
         return True
+
+    async def _topics_ready(self, cluster: Any) -> bool:
+        """Whether every topic this service publishes exists as the producer believes. A
+        broker that lost its topics accepts records for partitions it no longer has and
+        nobody can read them (the embedded Tansu does), and one that auto-created a topic may
+        have given it another partition count: so missing topics are created first, and the
+        producer's metadata is refreshed whenever it differs from the broker's."""
+        own = [t for t in self.topics if t not in self.consumed]
+        missing = [t for t in own if not cluster.partitions_for_topic(t)]
+        if missing:
+            await self._ensure_topics(self.bootstrap, missing, self.partitions)
+            log.info("%s: created %d missing topics before publishing", self.service,
+                     len(missing))
+        cached = self.producer.client.cluster
+        if missing or any(cached.partitions_for_topic(t) not in (None, cluster.partitions_for_topic(t))
+                          for t in own):
+            await asyncio.wait_for(self.producer.client.force_metadata_update(), 15)
+        return not missing  # after creating, the next round checks again
+
+    async def _sent_within_window(self) -> bool:
+        t = self.table
+        async with self.engine.connect() as conn:
+            return bool(await conn.scalar(sa.select(sa.literal(1)).where(sa.exists().where(
+                t.c.sent_at.is_not(None), t.c.parked_at.is_(None),
+                t.c.created_at >= sa.func.now() - self.republish_window))))
 
     async def _existing(self) -> set[str]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)

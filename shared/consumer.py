@@ -193,6 +193,10 @@ class Consumer:
         self.batch_lock = asyncio.Lock()
         self.last_poll: float | None = None  # monotonic time the loop last came round
         self.rebalances = 0
+        # Next offset this consumer has read up to, per partition: a log shorter than this
+        # after a rebalance means the broker lost it (restarted empty) and it is read from the
+        # start again (the inbox drops the repeats).
+        self.read_up_to: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         """Connect and subscribe (bounded: a group that never syncs raises, and the supervisor
@@ -206,6 +210,9 @@ class Consumer:
             # A fetch answers as soon as records exist on a real Kafka; a short wait bounds the
             # delay on brokers that hold an idle fetch (the embedded Tansu) at little idle cost.
             fetch_max_wait_ms=self.fetch_max_wait_ms,
+            # A broker that restarted empty may recreate a topic with another partition count
+            # (auto-created by a client's metadata request): notice within seconds, not 5 min.
+            metadata_max_age_ms=5000,
         )
         self.kafka.subscribe(self.spec.topics, listener=_Rebalance(self))
         try:
@@ -236,20 +243,22 @@ class Consumer:
         try:
             while True:
                 self.last_poll = time.monotonic()
+                generation = self.rebalances
                 batch = await kafka.getmany(timeout_ms=500, max_records=self.batch_size)
                 if kafka.assignment():
                     self.assigned.set()
                 if not batch:
                     continue
                 async with self.batch_lock:
-                    if not await self._handle_and_commit(kafka, batch):
+                    if not await self._handle_and_commit(kafka, batch, generation):
                         # Jitter: two transactions that deadlocked should not collide again.
                         await asyncio.sleep(random.uniform(0.2, 1.0))
         finally:
             await self.stop()
 
     async def _handle_and_commit(self, kafka: AIOKafkaConsumer,
-                                 batch: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+                                 batch: dict[TopicPartition, list[ConsumerRecord]],
+                                 generation: int | None = None) -> bool:
         """Handle a batch, then commit its offsets for the partitions still ours; False if the
         batch failed and was rewound to be read again."""
         try:
@@ -261,9 +270,17 @@ class Consumer:
             self._rewind(batch)
             return False
         assigned = kafka.assignment()
+        if generation is not None and generation != self.rebalances:
+            # The partitions changed hands while this batch was read or applied: its offsets
+            # belong to the old assignment (after a broker that restarted empty, to a log that
+            # no longer exists). Committing them could skip records; read again from what is
+            # committed instead (the inbox drops the repeats).
+            await self._reposition(kafka, [tp for tp in batch if tp in assigned])
+            return True
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if tp in assigned}
         if not offsets:
             return True
+        self.read_up_to.update(offsets)
         try:
             await kafka.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
@@ -272,6 +289,18 @@ class Consumer:
             log.warning("%s: offset commit failed (%r); the batch is applied and will be "
                         "skipped as duplicates when read again", self.name, exc)
         return True
+
+    async def _reposition(self, kafka: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """Continue these partitions from their committed offsets (the start if none)."""
+        for tp in partitions:
+            try:
+                committed = await kafka.committed(tp)
+                if committed is None:
+                    await kafka.seek_to_beginning(tp)
+                else:
+                    kafka.seek(tp, committed)
+            except (IllegalStateError, KafkaError) as exc:  # revoked meanwhile: not ours
+                log.warning("%s: could not reposition %s (%r)", self.name, tp, exc)
 
     def _rewind(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         if self.kafka is None:
@@ -734,10 +763,33 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.consumer.rebalances += 1
+        await self._rewind_lost_logs(assigned)
         if assigned:
             self.consumer.assigned.set()
         log.info("%s: partitions assigned: %s", self.consumer.name, sorted(
             f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+
+    async def _rewind_lost_logs(self, assigned: Any) -> None:
+        """A partition whose log ends before what this consumer already read was lost by the
+        broker (one that restarted empty; a fetch there just waits and would skip what is
+        published again): read it from the start."""
+        c = self.consumer
+        known = {tp: c.read_up_to[tp] for tp in assigned if tp in c.read_up_to}
+        if not known or c.kafka is None:
+            return
+        try:
+            ends = await c.kafka.end_offsets(list(known))
+            lost = [tp for tp, upto in known.items() if ends.get(tp, 0) < upto]
+            if lost:
+                log.warning("%s: the broker lost %s (its log ends before what was read): "
+                            "reading them from the start", c.name,
+                            sorted(f"{tp.topic}[{tp.partition}]" for tp in lost))
+                await c.kafka.seek_to_beginning(*lost)
+                for tp in lost:
+                    c.read_up_to.pop(tp, None)
+        except Exception:  # noqa: BLE001 - best effort: the committed offsets still hold
+            log.warning("%s: could not compare offsets after a rebalance", c.name, exc_info=True)
 
 
 def _stages(partitions: list[list[_Parsed]]) -> list[tuple[Handler, list[_Parsed]]]:

@@ -103,6 +103,9 @@ def stop_pid(proc: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: floa
         proc.wait(5)
 
 
+EMBEDDED_PARTITIONS = 4
+
+
 @dataclass
 class EmbeddedInfra:
     """A Tansu broker and a PostgreSQL server running from pip-installed packages."""
@@ -112,7 +115,10 @@ class EmbeddedInfra:
     pg_port: int = 5433
     databases: Iterable[str] = ()
     topics: Iterable[str] = ()
-    partitions: int = 6
+    # Tansu creates a topic with 4 partitions when any client asks for one it lacks (after a
+    # restart it has none); the embedded default uses the same count, so a topic comes back
+    # with the same layout whoever recreates it first.
+    partitions: int = EMBEDDED_PARTITIONS
     # Durable PostgreSQL (fsync, full-page writes: an OS crash cannot corrupt it) for
     # `make run`; tests and benches keep the fast settings (their data is thrown away).
     durable: bool = False
@@ -123,6 +129,13 @@ class EmbeddedInfra:
     def bootstrap_servers(self) -> str:
         """Kafka bootstrap address for clients."""
         return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What the services need to use these servers."""
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                "DATABASE_URL": self.database_url,
+                "KAFKA_TOPIC_PARTITIONS": str(self.partitions)}
 
     @property
     def database_url(self) -> str:

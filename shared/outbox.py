@@ -352,14 +352,38 @@ class Relay:
                 pending.append((row, future))
             results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
         sent = []
+        acked: list[tuple[Any, Any]] = []
         for (row, _), result in zip(pending, results, strict=True):
             if not isinstance(result, BaseException):
-                sent.append(row)
+                acked.append((row, result))
             elif _retriable(result):
                 outage = outage or result
             else:
                 refused.append((row, result))
+        if acked:
+            sent = await self._readable(acked)
         return sent, refused, outage
+
+    async def _readable(self, acked: list[tuple[Any, Any]]) -> list[Any]:
+        """The acknowledged rows that landed in a partition the broker has. A broker that
+        restarted empty acknowledges records for partitions it no longer has (the embedded
+        Tansu does) and nobody can read them: those rows stay unsent and go again once the
+        producer's metadata is refreshed."""
+        cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 15)
+        lost = [row for row, md in acked
+                if md.partition not in (cluster.partitions_for_topic(md.topic) or ())]
+        # A key with a lost row goes again whole (repeats are dropped by inboxes), so its
+        # order holds even if the producer's metadata changed in the middle of the round.
+        lost_keys = {row.key for row in lost if row.key is not None}
+        lost_ids = {row.id for row in lost}
+        readable = [row for row, _ in acked
+                    if row.id not in lost_ids and row.key not in lost_keys]
+        if len(readable) < len(acked):
+            log.warning("relay %s: %d rows acknowledged in partitions the broker does not have "
+                        "(it lost its topics); they go again", self.service,
+                        len(acked) - len(readable))
+            await asyncio.wait_for(self.producer.client.force_metadata_update(), 15)
+        return readable
 
     async def _refused(self, conn: Any, row: Any, exc: BaseException) -> None:
         """Count a refused row's attempt: back off, and park it after `max_attempts`."""

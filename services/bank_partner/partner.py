@@ -262,9 +262,39 @@ class Partner:
             return
         assert self.producer is not None
         topic = events.status_topic(self.config.partner)
-        futures = [await self.producer.send(topic, value=e.value(), key=e.key, headers=e.headers())
-                   for e in answers]
-        await asyncio.gather(*futures)
+        for _ in range(5):
+            await self._topic_as_believed(topic)
+            futures = [await self.producer.send(topic, value=e.value(), key=e.key,
+                                                headers=e.headers()) for e in answers]
+            acked = await asyncio.gather(*futures)
+            # A broker that restarted empty acknowledges partitions it no longer has: what
+            # landed there is unreadable and goes again (disbursement drops repeats).
+            cluster = await self.producer.client.fetch_all_metadata()
+            readable = cluster.partitions_for_topic(topic) or set()
+            answers = [e for e, md in zip(answers, acked, strict=True)
+                       if md.partition not in readable]
+            if not answers:
+                return
+            await self.producer.client.force_metadata_update()
+        raise RuntimeError(f"{len(answers)} statuses could not be placed on {topic}")
+
+    async def _topic_as_believed(self, topic: str, *, timeout: float = 60.0) -> None:
+        """Wait until the status topic exists and the producer knows its partitions: a broker
+        that restarted empty accepts records for partitions it no longer has, unreadable."""
+        assert self.producer is not None
+        client = self.producer.client
+        deadline = time.monotonic() + timeout
+        while True:
+            cluster = await client.fetch_all_metadata()
+            partitions = cluster.partitions_for_topic(topic)
+            if partitions and client.cluster.partitions_for_topic(topic) in (None, partitions):
+                return  # unknown to the producer yet: its first send fetches it
+            if partitions:
+                await client.force_metadata_update()
+                continue
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic} does not exist (disbursement creates it)")
+            await asyncio.sleep(0.5)
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1

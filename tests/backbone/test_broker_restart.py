@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from shared import db
 from shared.broker import BrokerWatch
 from shared.consumer import BatchContext, Consumer, ConsumerSpec, Handler
-from shared.infra import _port_open, free_port, stop_pid, tansu_binary
+from shared.infra import EMBEDDED_PARTITIONS, _port_open, free_port, stop_pid, tansu_binary
 from shared.outbox import Outbox, Relay
 from shared.settings import ServiceSettings
 from shared.telemetry import Metrics
@@ -66,7 +66,8 @@ async def test_a_fresh_broker_gets_back_what_it_lost_in_order(servers):
     try:
         watch = BrokerWatch(bootstrap=bootstrap, producer=producer, engine=engine, tables=tables,
                             topics=[topic, topic + ".dlq"], consumed=[topic + ".dlq"],
-                            service=service, partitions=3, interval_s=0.5, grace_s=3.0)
+                            service=service, partitions=EMBEDDED_PARTITIONS, interval_s=0.5,
+                            grace_s=3.0)
         relay = Relay(engine=engine, tables=tables, producer=producer, service=service,
                       metrics=metrics, poll_interval=0.2)
         relay.ready = watch.producer_ready

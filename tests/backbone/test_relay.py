@@ -29,6 +29,11 @@ class GatedProducer:
         self.entered = asyncio.Event()
         self.gate = asyncio.Event()
 
+    @property
+    def client(self) -> Any:
+        """The real producer's client (metadata)."""
+        return self.producer.client
+
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         self.entered.set()
         await self.gate.wait()

@@ -21,6 +21,7 @@ import pytest
 from services.demo.seed import (
     VILLAGES,
     Client,
+    SeedError,
     Urls,
     classified_households,
     import_households,
@@ -163,7 +164,15 @@ def converge(c: Client, system: System, ids: dict[str, str], loans: dict[str, st
             waiting.discard(hid)
         return True
 
-    until(complete, what="every timeline complete")
+    try:
+        until(complete, what="every timeline complete")
+    except SeedError as exc:
+        missing = []
+        for hid in sorted(waiting)[:10]:
+            expected = flow.WITH_A_LOAN if hid in borrowers else flow.EVERY_HOUSEHOLD
+            missing.append(f"{hid}: {dict(flow.missing_events(flow.timeline(c, hid), expected))}")
+        exc.add_note(f"{len(waiting)} timelines incomplete, e.g.:\n  " + "\n  ".join(missing))
+        raise
     until(lambda: all(flow.outbox_backlog(system.url(n)) == 0 for n in SERVICES),
           what="every outbox drained")
 

@@ -126,7 +126,8 @@ def test_two_replicas_lose_nothing_while_replicas_and_the_broker_die(system: Sys
               f"{len(monkey.broker_restarts)} broker restart; lost 0, duplicated 0, "
               f"reordered 0, in {time.monotonic() - t0:.0f} s", flush=True)
     except BaseException as exc:
-        exc.add_note(monkey.report() + "\nrandom kills:\n  " + "\n  ".join(killer.kills))
+        exc.add_note(monkey.report() + "\nrandom kills:\n  " + "\n  ".join(killer.kills)
+                     + "\n" + _payments(c) + "\n" + _postings_on_the_broker(system))
         raise
     finally:
         c.close()
@@ -142,3 +143,44 @@ def no_task_dead(procs: list[ServiceProcess]) -> None:
             problems.append(f"{proc.name}: {body['status']}, tasks {dict(states)}, "
                             f"checks {body['checks']}")
     assert not problems, problems
+
+
+def _payments(c: Client) -> str:
+    """Every application's status and instruction history (what a failure report needs)."""
+    try:
+        url = c.urls.disbursement
+        apps = c.call("GET", f"{url}/v1/applications", role="commune_officer",
+                      params={"commune_code": c.commune, "limit": 1000})
+        lines = []
+        for a in apps:
+            app = c.call("GET", f"{url}/v1/applications/{a['application_id']}",
+                         role="commune_officer")
+            ins = app.get("instruction") or {}
+            lines.append(f"  {a['application_id']} {app['status']} instruction "
+                         f"{ins.get('instruction_id')} {ins.get('status')} "
+                         f"{[h['status'] for h in ins.get('history', [])]}")
+        for name in SERVICES:
+            base = getattr(c.urls, name)
+            parked = c.call("GET", f"{base}/v1/ops/outbox/parked", role="national_admin")
+            dead = c.call("GET", f"{base}/v1/ops/dead-letters", role="auditor")
+            lines.append(f"  {name}: {len(parked)} parked outbox rows {parked[:3]}, "
+                         f"{len(dead)} dead letters {[(d['topic'], d['reason']) for d in dead[:3]]}")
+        return "applications:\n" + "\n".join(lines)
+    except Exception as exc:  # noqa: BLE001 - a report, not a verdict
+        return f"applications: unavailable ({exc!r})"
+
+
+def _postings_on_the_broker(system: System) -> str:
+    """Where the posting events are on the broker (partition, offset), for a failure report."""
+    import asyncio
+
+    from services.supervision import events as supervision
+
+    try:
+        records = asyncio.run(flow.read_topic(system.infra.bootstrap_servers, supervision.TOPIC,
+                                              need=lambda rs: True, timeout=20))
+        posting = [(r.partition, r.offset, flow.header(r, "ce_type")) for r in records
+                   if "posting" in (flow.header(r, "ce_type") or "")]
+        return f"{supervision.TOPIC}: {len(records)} records, postings at {posting}"
+    except BaseException as exc:  # noqa: BLE001 - a report, not a verdict
+        return f"{supervision.TOPIC}: unreadable ({exc!r})"

@@ -60,8 +60,7 @@ def running_system(*, extra_modules: tuple[str, ...] = (), bank_partner: bool = 
     peers: list[ServiceProcess] = []
     extra: list[ServiceProcess] = []
     try:
-        base_env = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-                    "DATABASE_URL": infra.database_url, "EVERYDOOR_SPAN_FILE": str(span_file),
+        base_env = {**infra.client_env, "EVERYDOOR_SPAN_FILE": str(span_file),
                     "EVERYDOOR_HOME": str(state_dir()),  # same dev key as this process' tokens
                     **{f"{n.upper()}_CONSUMER_SESSION_TIMEOUT_MS": "2000" for n in SERVICES},
                     **{f"{n.upper()}_CONSUMER_HEARTBEAT_INTERVAL_MS": "300" for n in SERVICES},
