@@ -49,6 +49,8 @@ class PostingOpenedV1(_Event):
     closes_at: datetime
     items: list[PostingItem]
     actor: str | None = None
+    part: int = 1  # a large list opens in several events (part n of parts)
+    parts: int = 1
 
 
 class PostingClosedV1(_Event):
@@ -59,6 +61,8 @@ class PostingClosedV1(_Event):
     closed_at: datetime
     actor: str | None = None
     items: list[PostingItem] = []
+    part: int = 1  # a large list closes in several events (part n of parts)
+    parts: int = 1
 
 
 class ExcludedItem(PostingItem):

@@ -83,9 +83,9 @@ async def test_a_large_list_is_approved_in_bounded_parts(sup: Sup):
         settings.posting_approval_part_size = saved
     records = await collect(sup.bootstrap, events.TOPIC, until=lambda rs: len(of_type(
         rs, events.POSTING_APPROVED, posting_id=posting_id)) >= 3)
-    parts = sorted(of_type(records, events.POSTING_APPROVED, posting_id=posting_id),
-                   key=lambda p: p["part"])
-    assert [(p["part"], p["parts"], len(p["items"])) for p in parts] == [
-        (1, 3, 2), (2, 3, 2), (3, 3, 1)]
-    assert sorted(i["household_id"] for p in parts for i in p["items"]) == sorted(
-        h["household_id"] for h in households)
+    for type_ in (events.POSTING_OPENED, events.POSTING_CLOSED, events.POSTING_APPROVED):
+        parts = sorted(of_type(records, type_, posting_id=posting_id), key=lambda p: p["part"])
+        assert [(p["part"], p["parts"], len(p["items"])) for p in parts] == [
+            (1, 3, 2), (2, 3, 2), (3, 3, 1)], type_
+        assert sorted(i["household_id"] for p in parts for i in p["items"]) == sorted(
+            h["household_id"] for h in households), type_

@@ -65,12 +65,16 @@ async def create(session: AsyncSession, svc: Service, *, user: Principal,
         closes_at=closes_at, created_by=actor_of(user)))
     items = [_item(posting_id, r) for r in rows]
     await session.execute(sa.insert(ITEM), items)
-    await svc.emit(session, type=events.POSTING_OPENED, subject=None, data={
-        "posting_id": posting_id, "commune_code": body.commune_code,
-        "review_round": body.review_round, "opens_at": opened, "closes_at": closes_at,
-        "actor": actor_of(user),
-        "items": [{"household_id": i["household_id"], "classification_id": i["classification_id"],
-                   "category": i["category"]} for i in items]})
+    listed = [{"household_id": i["household_id"], "classification_id": i["classification_id"],
+               "category": i["category"]} for i in items]
+    none: list[dict[str, Any]] = []
+    parts = domain.postings.approval_parts(listed, none,
+                                           size=svc.settings.posting_approval_part_size)
+    for n, (part, _) in enumerate(parts, start=1):
+        await svc.emit(session, type=events.POSTING_OPENED, subject=None, data={
+            "posting_id": posting_id, "commune_code": body.commune_code,
+            "review_round": body.review_round, "opens_at": opened, "closes_at": closes_at,
+            "actor": actor_of(user), "items": part, "part": n, "parts": len(parts)})
     return posting_id
 
 
@@ -100,9 +104,13 @@ async def _close(session: AsyncSession, svc: Service, row: Any, *, actor: str | 
                  at: datetime) -> None:
     await session.execute(sa.update(P).where(P.c.id == row.id).values(
         status="closed", closed_at=at, closed_by=actor))
-    await svc.emit(session, type=events.POSTING_CLOSED, subject=None, data={
-        "posting_id": row.id, "commune_code": row.commune_code, "closed_at": at, "actor": actor,
-        "items": await _event_items(session, row.id)})
+    none: list[dict[str, Any]] = []
+    parts = domain.postings.approval_parts(await _event_items(session, row.id), none,
+                                           size=svc.settings.posting_approval_part_size)
+    for n, (part, _) in enumerate(parts, start=1):
+        await svc.emit(session, type=events.POSTING_CLOSED, subject=None, data={
+            "posting_id": row.id, "commune_code": row.commune_code, "closed_at": at,
+            "actor": actor, "items": part, "part": n, "parts": len(parts)})
 
 
 async def _event_items(session: AsyncSession, posting_id: str) -> list[dict[str, Any]]:
