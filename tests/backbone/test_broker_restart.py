@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 import uuid
 from collections import defaultdict
@@ -19,24 +18,12 @@ from aiokafka import AIOKafkaProducer
 from shared import db
 from shared.broker import BrokerWatch
 from shared.consumer import BatchContext, Consumer, ConsumerSpec, Handler
-from shared.infra import EMBEDDED_PARTITIONS, _port_open, free_port, stop_pid, tansu_binary
+from shared.infra import EMBEDDED_PARTITIONS, _port_open, free_port, stop_pid
 from shared.outbox import Outbox, Relay
 from shared.settings import ServiceSettings
 from shared.telemetry import Metrics
+from tests.support.infra import start_broker
 from tests.support.wait import eventually
-
-
-def _start_broker(port: int) -> subprocess.Popen:
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(tansu_binary()), "broker", "--listener-url", url,
-                             "--advertised-listener-url", url],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 20
-    while not _port_open(port):
-        assert proc.poll() is None and time.monotonic() < deadline, "broker did not start"
-        time.sleep(0.05)
-    return proc
 
 
 async def test_a_fresh_broker_gets_back_what_it_lost_in_order(servers):
@@ -58,7 +45,7 @@ async def test_a_fresh_broker_gets_back_what_it_lost_in_order(servers):
         await conn.run_sync(meta.create_all)
     outbox = Outbox(tables, service=service)
     metrics = Metrics(service)
-    broker = _start_broker(port)
+    broker = start_broker(port)
     tasks: list[asyncio.Task] = []
     consumers: dict[str, Consumer] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
@@ -126,7 +113,7 @@ async def test_a_fresh_broker_gets_back_what_it_lost_in_order(servers):
         await write(30)  # lands in the outbox during the outage
         await eventually(lambda: _port_closed(port), timeout=10, message="broker down")
         restarted_at = time.monotonic()
-        broker = _start_broker(port)
+        broker = start_broker(port)
         start("stopped")
         await eventually(lambda: _count(applied("stopped"), 90), timeout=90,
                          message="the stopped group got every event after the restart")

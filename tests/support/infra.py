@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.infra import EmbeddedInfra, free_port
+from shared.infra import EmbeddedInfra, _port_open, free_port, tansu_binary
 
 SERVICE_DATABASES = ["everydoor_registry", "everydoor_eligibility", "everydoor_disbursement",
                      "everydoor_supervision"]
@@ -43,3 +45,17 @@ def test_servers(state: Path | None = None) -> Iterator[Servers]:
     with EmbeddedInfra(state=state, broker_port=free_port(), pg_port=free_port(),
                        databases=SERVICE_DATABASES) as infra:
         yield Servers(infra.bootstrap_servers, infra.database_url, "embedded", tuple(infra.pids))
+
+
+def start_broker(port: int) -> subprocess.Popen:
+    """A private memory-only Tansu on `port` (the caller stops it by PID)."""
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(tansu_binary()), "broker", "--listener-url", url,
+                             "--advertised-listener-url", url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not _port_open(port):
+        assert proc.poll() is None and time.monotonic() < deadline, "broker did not start"
+        time.sleep(0.05)
+    return proc
