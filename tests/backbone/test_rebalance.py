@@ -178,9 +178,8 @@ async def test_shutdown_drains_the_batch_in_flight_and_commits_it(servers):
     try:
         await _produce(servers.bootstrap_servers, topic, events)
         await asyncio.wait_for(in_flight.wait(), 30)
+        assert consumer.batch_lock.locked()  # the batch in flight holds it: drain waits
         drain = asyncio.create_task(consumer.drain())
-        await asyncio.sleep(0)
-        assert not drain.done()  # waits for the batch in flight
         gate.set()
         await asyncio.wait_for(drain, 30)
         async with engine.connect() as conn:
