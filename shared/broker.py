@@ -6,7 +6,6 @@ so nothing in flight is lost; consumers' inboxes absorb the repeats."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -16,11 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import PlatformTables
 from shared.infra import ensure_topics
+from shared.outbox import requeue_sent
 
 log = logging.getLogger("everydoor.broker")
 
@@ -42,14 +41,14 @@ class BrokerWatch:
         self.engine = engine
         self.table = tables.outbox
         self.topics = sorted(set(topics))
-        self.consumed = set(consumed)  # topics this service reads, not writes
+        consumed = set(consumed)  # topics this service reads, not writes
+        self.published = [t for t in self.topics if t not in consumed]
         self.marker = f"everydoor.marker.{service}"
         self.partitions = partitions
         self.service = service
         self.interval_s = interval_s
         self.republish_window = republish_window
         self.producer_ready = asyncio.Event()
-        self.last_check: float | None = None
         self.state = "unknown"  # unknown | ok | unreachable: <error>
         self.grace_s = grace_s
         self.recoveries = 0  # fresh brokers refilled
@@ -68,7 +67,6 @@ class BrokerWatch:
                 self.state = f"unreachable: {exc!r}"[:300]
                 log.warning("%s: broker unreachable (%r); writes wait in the outbox",
                             self.service, exc)
-            self.last_check = time.monotonic()
             await asyncio.sleep(self.interval_s)
 
     async def check(self) -> None:
@@ -77,7 +75,8 @@ class BrokerWatch:
             await asyncio.wait_for(self.producer.start(), 15)
             self.producer_ready.set()
             log.info("%s: producer connected", self.service)
-        missing = [t for t in self.topics if t not in await self._existing()]
+        cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 15)
+        missing = [t for t in self.topics if not cluster.partitions_for_topic(t)]
         if missing:
             await self._ensure_topics(self.bootstrap, missing, self.partitions)
             log.info("%s: created %d missing topics", self.service, len(missing))
@@ -113,7 +112,7 @@ class BrokerWatch:
             await self._ensure_topics(self.bootstrap, self.topics, self.partitions)
         if now - self._fresh_since < self.grace_s:
             return False
-        requeued = await self.republish([t for t in self.topics if t not in self.consumed])
+        requeued = await self.republish(self.published)
         await self._ensure_topics(self.bootstrap, [self.marker], 1)
         self._fresh_since = None
         self.recoveries += 1
@@ -128,7 +127,7 @@ class BrokerWatch:
         nobody can read them (the embedded Tansu does), and one that auto-created a topic may
         have given it another partition count: so missing topics are created first, and the
         producer's metadata is refreshed whenever it differs from the broker's."""
-        own = [t for t in self.topics if t not in self.consumed]
+        own = self.published
         missing = [t for t in own if not cluster.partitions_for_topic(t)]
         if missing:
             await self._ensure_topics(self.bootstrap, missing, self.partitions)
@@ -147,24 +146,11 @@ class BrokerWatch:
                 t.c.sent_at.is_not(None), t.c.parked_at.is_(None),
                 t.c.created_at >= sa.func.now() - self.republish_window))))
 
-    async def _existing(self) -> set[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
-        await asyncio.wait_for(admin.start(), 15)
-        try:
-            return set(await admin.list_topics())
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
-
     async def republish(self, topics: list[str]) -> int:
         """Mark this service's sent rows of `topics` unsent (within the window): the relay
         publishes them again in id order."""
         t = self.table
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.update(t).where(
-                    t.c.topic == sa.func.any(sa.literal(topics, sa.ARRAY(sa.Text))),
-                    t.c.sent_at.is_not(None), t.c.parked_at.is_(None),
-                    t.c.created_at >= sa.func.now() - self.republish_window)
-                .values(sent_at=None))
-        return int(result.rowcount or 0)
+            return await requeue_sent(
+                conn, t, t.c.topic == sa.func.any(sa.literal(topics, sa.ARRAY(sa.Text))),
+                t.c.created_at >= sa.func.now() - self.republish_window)

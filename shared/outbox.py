@@ -52,7 +52,7 @@ def buffering(session: AsyncSession) -> Iterator[None]:
             session.info[_BUFFER] = previous
 
 
-def _lock_key(name: str) -> int:
+def advisory_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for a name (same in every replica)."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
                           signed=True)
@@ -64,6 +64,14 @@ def _ids(values: Sequence[int]) -> Any:
 
 def _texts(values: Sequence[str]) -> Any:
     return sa.literal(list(values), ARRAY(sa.Text))
+
+
+async def requeue_sent(conn: Any, table: sa.Table, *where: Any) -> int:
+    """Mark sent (not parked) outbox rows matching `where` unsent: the relay publishes them
+    again in id order and consumers' inboxes drop the repeats. Returns the rows requeued."""
+    result = await conn.execute(sa.update(table).where(
+        table.c.sent_at.is_not(None), table.c.parked_at.is_(None), *where).values(sent_at=None))
+    return int(result.rowcount or 0)
 
 
 def channel(service: str) -> str:
@@ -196,7 +204,7 @@ class Relay:
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
         self.backoff_max_s = backoff_max_s
-        self.lock_key = _lock_key(f"everydoor.relay.{service}")
+        self.lock_key = advisory_key(f"everydoor.relay.{service}")
         self.leader = False
         self.ready: asyncio.Event | None = None  # set once the producer is connected
         # Called by the active relay before each claim: notices a fresh broker and requeues

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import PlatformTables
-from shared.outbox import _lock_key
+from shared.outbox import advisory_key
 from shared.telemetry import Metrics
 
 log = logging.getLogger("everydoor.retention")
@@ -55,7 +55,7 @@ class Retention:
             while True:
                 async with self.engine.begin() as conn:
                     if not await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(
-                            _lock_key(f"everydoor.retention.{self.service}")))):
+                            advisory_key(f"everydoor.retention.{self.service}")))):
                         return removed  # another replica is pruning
                     result = await conn.execute(statement, {"days": days, "n": self.batch})
                 n = int(result.rowcount or 0)

@@ -25,7 +25,7 @@ from shared.auth import Authenticator, CurrentUser, Principal, require_role
 from shared.broker import BrokerWatch
 from shared.consumer import Consumer, ConsumerSpec
 from shared.db import PlatformTables
-from shared.outbox import CORRELATION_ID, Outbox, Relay
+from shared.outbox import CORRELATION_ID, Outbox, Relay, requeue_sent
 from shared.retention import Retention
 from shared.settings import ServiceSettings, state_dir
 from shared.telemetry import Metrics, setup_tracing
@@ -378,15 +378,14 @@ def ops_router() -> APIRouter:
         consumers' inboxes absorb the repeats). `topic` limits it to one topic; bank-partner
         topics are left out unless `include_partners` (a partner may not deduplicate)."""
         t = rt.spec.tables.outbox
-        where = [t.c.id >= since_id, t.c.sent_at.is_not(None), t.c.parked_at.is_(None)]
+        where = [t.c.id >= since_id]
         if topic is not None:
             where.append(t.c.topic == topic)
         if not include_partners:
             where.append(t.c.topic.not_like(f"{PARTNER_TOPIC_PREFIX}%"))
         async with rt.transaction() as s:
-            result = await s.execute(sa.update(t).where(*where).values(sent_at=None))
+            requeued = await requeue_sent(s, t, *where)
             await rt.outbox.notify(s)
-        requeued = result.rowcount  # type: ignore[attr-defined]
         log.warning("audit: %s (%s) requeued %d outbox rows of %s (since id %d, topic %s, "
                     "partners %s)", user.sub, user.role, requeued, rt.spec.name, since_id,
                     topic or "any", include_partners)
