@@ -152,6 +152,9 @@ async def test_posting_page_complaint_close_and_approval(sup: Sup):
     node = find(tree, approved["_id"])
     assert node is not None and node["summary"]["en"].startswith("Commune chair approved")
     assert [c["event_id"] for c in node["children"]] == [recognized.id]
+    # the entry keeps the household's own item, not the whole list once per household
+    assert [i["household_id"] for i in node["data"]["items"]] == [h["household_id"]]
+    assert node["data"]["items_in_part"] == len(households) > 1
     assert node["children"][0]["summary"]["vi"].startswith("Được công nhận hộ nghèo")
 
     # a recognised classification is not posted again

@@ -155,4 +155,17 @@ def _timeline_rows(topic: str, event: Envelope, data: dict) -> list[Row]:
              "topic": topic, "time": event.time, "summary_vi": vi, "summary_en": en,
              "actor": actor, "correlation_id": event.correlation_id,
              "causation_id": event.causation_id, "trace_id": trace_id_of(event.traceparent),
-             "data": kept} for h in households]
+             "data": _own_part(kept, h) if len(households) > 1 else kept} for h in households]
+
+
+def _own_part(data: dict, household_id: str) -> dict:
+    """A posting-level event as one household's timeline keeps it: its own item (and exclusion),
+    not the whole list (up to `posting_approval_part_size` items) once per household."""
+    out = dict(data)
+    for key in ("items", "excluded"):
+        listed = data.get(key)
+        if isinstance(listed, list):
+            out[key] = [i for i in listed
+                        if isinstance(i, dict) and i.get("household_id") == household_id]
+            out[f"{key}_in_part"] = len(listed)
+    return out
