@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from services.demo.seed import Client
@@ -30,31 +32,49 @@ def registry_has_every_household(c: Client, planned: list[flow.Planned]) -> None
     assert not wrong, _first(wrong, "households with other members than imported")
 
 
-def classified_as_the_rules_say(c: Client, planned: list[flow.Planned],
-                                ids: dict[str, str]) -> None:
-    """One classification per household, recognized, in the category the rule book gives."""
+def classified_as_the_rules_say(c: Client, planned: list[flow.Planned], ids: dict[str, str],
+                                corrected: dict[str, flow.Correction] | None = None) -> Counter[str]:
+    """One current classification per household, recognized, in the category the rule book gives
+    its last survey; a re-surveyed household at most one earlier decision, superseded. Returns
+    the decisions made per household."""
+    corrected = corrected or {}
     rows = flow.classifications(c)
     per_household = Counter(r["household_id"] for r in rows)
     assert set(per_household) == set(ids.values()), "eligibility lost or invented a household"
-    twice = [f"{h}: {n} classifications" for h, n in per_household.items() if n != 1]
-    assert not twice, _first(twice, "households decided more than once")
-    by_household = {r["household_id"]: r for r in rows}
+    again = {ids[ref] for ref in corrected}
+    twice = [f"{h}: {n} classifications" for h, n in per_household.items()
+             if n > (2 if h in again else 1)]
+    assert not twice, _first(twice, "households decided more often than they were surveyed")
+    current = [r for r in rows if r["status"] != "superseded"]
+    several = [h for h, n in Counter(r["household_id"] for r in current).items() if n != 1]
+    assert not several, _first(several, "households with more than one current classification")
+    by_household = {r["household_id"]: r for r in current}
     wrong = []
     for p in planned:
         got = by_household[ids[p.external_ref]]
-        if (got["category"], got["status"]) != (p.expected, "recognized"):
+        last = corrected.get(p.external_ref)
+        expected = last.expected if last else p.expected
+        if (got["category"], got["status"]) != (expected, "recognized"):
             wrong.append(f"{p.external_ref}: {got['category']}/{got['status']}, rules say "
-                         f"{p.expected}/recognized (survey {p.line['survey']})")
-    assert not wrong, _first(wrong, "households classified otherwise than the rules say")
+                         f"{expected}/recognized (last survey "
+                         f"{last.survey if last else p.line['survey']})")
+    assert not wrong, _first(wrong, "households classified otherwise than their last survey")
+    return per_household
 
 
-def timelines_complete_and_once(c: Client, ids: dict[str, str], loans: dict[str, str]) -> None:
-    """Each timeline holds exactly the household's events, each event once."""
+def timelines_complete_and_once(c: Client, ids: dict[str, str], loans: dict[str, str], *,
+                                decided: Counter[str] | None = None,
+                                corrected: Collection[str] = (),
+                                held: Collection[str] = ()) -> None:
+    """Each timeline holds exactly the household's events, each event once (`decided`: the
+    decisions eligibility made per household; `corrected`, `held`: household ids)."""
     borrowers = set(loans.values())
     problems = []
     for ref, hid in sorted(ids.items()):
         events = flow.timeline(c, hid)
-        expected = flow.WITH_A_LOAN if hid in borrowers else flow.EVERY_HOUSEHOLD
+        expected = flow.expected_events(loan=hid in borrowers, corrected=hid in corrected,
+                                        held=hid in held,
+                                        decided=decided[hid] if decided else 1)
         got = Counter(e["type"] for e in events)
         if got != expected:
             problems.append(f"{ref} {hid}: missing {dict(expected - got)}, extra "
@@ -64,15 +84,17 @@ def timelines_complete_and_once(c: Client, ids: dict[str, str], loans: dict[str,
             problems.append(f"{ref} {hid}: event ids twice {repeated}")
         statuses = Counter(e["data"].get("status") for e in events
                            if e["type"] == disbursement.INSTRUCTION_STATUS_CHANGED)
-        if hid in borrowers and statuses != Counter(flow.INSTRUCTION_STATUSES):
+        want = flow.HELD_STATUSES if hid in held else flow.INSTRUCTION_STATUSES
+        if hid in borrowers and statuses != Counter(want):
             problems.append(f"{ref} {hid}: instruction statuses {dict(statuses)}")
     assert not problems, _first(problems, "timelines that lose or repeat events")
 
 
-def one_instruction_and_one_settlement_per_loan(c: Client, loans: dict[str, str]) -> None:
+def one_instruction_and_one_settlement_per_loan(c: Client, loans: dict[str, str],
+                                               held: Collection[str] = ()) -> None:
     """Disbursement's own view: each application disbursed by exactly one instruction that went
-    approved → sent → accepted → settled once; one loan each, one repayment each; a clean
-    reconciliation."""
+    approved → sent → accepted → settled once (a held household's via on_hold and approved
+    again); one loan each, one repayment each; a clean reconciliation."""
     url = c.urls.disbursement
     listed = c.call("GET", f"{url}/v1/applications", role="commune_officer",
                     params={"commune_code": c.commune, "limit": 1000})
@@ -86,8 +108,8 @@ def one_instruction_and_one_settlement_per_loan(c: Client, loans: dict[str, str]
         ins = app["instruction"] or {}
         instructions[ins.get("instruction_id")] += 1
         history = [h["status"] for h in ins.get("history", [])]
-        if (app["status"], app["household_id"], history) != ("disbursed", hid,
-                                                              flow.INSTRUCTION_STATUSES):
+        want = flow.HELD_STATUSES if hid in held else flow.INSTRUCTION_STATUSES
+        if (app["status"], app["household_id"], history) != ("disbursed", hid, want):
             problems.append(f"{aid}: {app['status']}, instruction history {history}")
     assert not problems, _first(problems, "applications not paid exactly once")
     assert len(instructions) == len(loans) and set(instructions.values()) == {1}, instructions
@@ -147,6 +169,28 @@ def _read(bootstrap: str, topic: str, need: Any) -> list:
         return loop.run_until_complete(flow.read_topic(bootstrap, topic, need=need))
     finally:
         loop.close()
+
+
+def holds_released_and_respected(c: Client, loans: dict[str, str],
+                                 complaints: dict[str, str]) -> None:
+    """Every upheld payment complaint's hold released once its complaint was closed (no
+    household left on hold), and no instruction sent before its household's hold was released."""
+    problems = []
+    by_household = {hid: aid for aid, hid in loans.items()}
+    for hid, complaint_id in sorted(complaints.items()):
+        seen = c.call("GET", f"{c.urls.disbursement}/v1/households/{hid}",
+                      role="commune_officer")
+        holds = [h for h in seen["holds"] if h["complaint_id"] == complaint_id]
+        if seen["on_hold"] or len(holds) != 1 or holds[0]["released_at"] is None:
+            problems.append(f"{hid}: on_hold {seen['on_hold']}, holds {seen['holds']}")
+            continue
+        app = c.call("GET", f"{c.urls.disbursement}/v1/applications/{by_household[hid]}",
+                     role="commune_officer")
+        sent = [h["at"] for h in app["instruction"]["history"] if h["status"] == "sent"]
+        released = datetime.fromisoformat(holds[0]["released_at"])
+        if not sent or min(datetime.fromisoformat(at) for at in sent) < released:
+            problems.append(f"{hid}: sent at {sent}, hold released at {holds[0]['released_at']}")
+    assert not problems, _first(problems, "households whose hold was not kept or not released")
 
 
 def no_dead_letters(c: Client, urls: list[str]) -> None:

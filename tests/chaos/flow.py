@@ -76,6 +76,62 @@ def households(seed: int, count: int) -> list[Planned]:
     return out
 
 
+@dataclass(frozen=True)
+class Correction:
+    """A second survey of an imported household, recorded while the first is being decided: it
+    gives another category, and the last survey must decide."""
+
+    external_ref: str
+    survey: dict[str, Any]
+    expected: str
+
+
+def corrections(seed: int, planned: list[Planned], count: int) -> dict[str, Correction]:
+    """`count` households re-surveyed the same day with results the rules classify otherwise."""
+    rng = random.Random(f"{seed}-corrections")
+    ruleset = load_rulebook([RULESETS_DIR]).select(SURVEY_DATE, PROVINCE)
+    out: dict[str, Correction] = {}
+    for p in rng.sample(planned, count):
+        while True:  # a drawn survey of another category (a few draws at most)
+            income, deprived = _survey(rng)
+            deprivations = {c: c in deprived for c in INDICATORS_2022}
+            expected = domain.classify(ruleset, area_type=p.line["area_type"],
+                                       income_per_capita_vnd=income,
+                                       deprivations=deprivations).category
+            if expected != p.expected:
+                break
+        survey = p.line["survey"] | {"income_per_capita_vnd": income,
+                                     "deprivations": deprivations,
+                                     "notes": "Phúc tra: số liệu điều tra lần đầu bị ghi sai."}
+        out[p.external_ref] = Correction(p.external_ref, survey, expected)
+    return out
+
+
+def expected_events(*, loan: bool, decided: int = 1, corrected: bool = False,
+                    held: bool = False) -> Counter[str]:
+    """The events a household's timeline must hold: a re-surveyed household has a second survey
+    and one more decision (and programme list) per decision eligibility made; a borrower held by
+    an upheld payment complaint has the complaint, the hold requested, applied and released, and
+    its instruction went on_hold and back to approved."""
+    out = Counter(WITH_A_LOAN if loan else EVERY_HOUSEHOLD)
+    if corrected:
+        out[registry.HOUSEHOLD_SURVEYED] += 1
+    out[eligibility.CLASSIFICATION_DECIDED] = decided
+    out[eligibility.PROGRAM_ELIGIBILITY_CHANGED] = decided + 1  # each decision, the recognition
+    if held:
+        out += HELD
+    return out
+
+
+HELD = Counter({
+    supervision.COMPLAINT_RECEIVED: 1, supervision.COMPLAINT_RESOLVED: 1,
+    supervision.HOLD_REQUESTED: 1, supervision.HOLD_RELEASED: 1,
+    disbursement.HOLD_APPLIED: 1, disbursement.HOLD_RELEASED: 1,
+    disbursement.INSTRUCTION_STATUS_CHANGED: 2,  # on_hold, then approved again
+})
+HELD_STATUSES = ["approved", "on_hold", "approved", "sent", "accepted", "settled"]
+
+
 def _survey(rng: random.Random) -> tuple[int, set[str]]:
     """Income and deprived indicators aimed at poor (40%), near-poor (20%) or neither, with the
     rural lines themselves (1,500,000 and 2,250,000 VND) among the incomes."""

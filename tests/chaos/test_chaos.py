@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -23,8 +24,10 @@ from services.demo.seed import (
     Client,
     SeedError,
     Urls,
+    classification,
     classified_households,
     import_households,
+    instruction_status,
     loan_candidates,
     run_posting,
     start_import,
@@ -33,6 +36,7 @@ from services.demo.seed import (
     wait_for,
     wait_import,
 )
+from services.eligibility import events as eligibility_events
 from shared.processes import SERVICES
 from tests.chaos import checks, flow
 from tests.chaos.monkey import TARGETS, Monkey, Plan, chaos_seed
@@ -63,7 +67,8 @@ def test_nothing_is_lost_or_duplicated_while_processes_are_killed(system):
     assert min(mix["poor"], mix["near_poor"], mix["middle"] + mix["not_poor"]) >= 30, mix
     c = Client(Urls(**{name: system.url(name) for name in SERVICES}), commune=flow.COMMUNE)
     try:
-        ids, loans = drive(c, monkey, planned)
+        driven = drive(c, monkey, planned)
+        ids, loans = driven.ids, driven.loans
         converge(c, system, ids, loans)
         checks.registry_has_every_household(c, planned)
         checks.classified_as_the_rules_say(c, planned, ids)
@@ -81,11 +86,25 @@ def test_nothing_is_lost_or_duplicated_while_processes_are_killed(system):
         print(monkey.report(), flush=True)
 
 
+@dataclass
+class Driven:
+    """What the flow made: household ids by external reference, the loan applications'
+    households, and the upheld payment complaints by household."""
+
+    ids: dict[str, str]
+    loans: dict[str, str]
+    complaints: dict[str, str] = field(default_factory=dict)
+
+
 def drive(c: Client, monkey: Monkey, planned: list[flow.Planned], *, imports: int = IMPORTS,
-          per_group: int = PER_GROUP) -> tuple[dict[str, str], dict[str, str]]:
-    """The officers' flow (through the seed's HTTP steps) with the plan's kills in between;
-    returns household ids by external reference and the loan applications' households."""
+          per_group: int = PER_GROUP, corrected: dict[str, flow.Correction] | None = None,
+          holds_per_village: int = 0) -> Driven:
+    """The officers' flow (through the seed's HTTP steps) with the plan's kills in between.
+    `corrected` households are re-surveyed while eligibility decides their first survey;
+    `holds_per_village` borrowers of each village are held by an upheld payment complaint
+    before their loan is confirmed, and released once every loan is confirmed."""
     plan, t0 = monkey.plan, time.monotonic()
+    corrected = corrected or {}
     households, loans_wanted = len(planned), per_group * len(VILLAGES)
 
     def phase(text: str) -> None:
@@ -113,6 +132,12 @@ def drive(c: Client, monkey: Monkey, planned: list[flow.Planned], *, imports: in
     ids = {h["external_ref"]: h["household_id"] for h in flow.registered(c)}
     assert set(ids) == {p.external_ref for p in planned}, "the registry lost or invented a household"
 
+    for ref, correction in sorted(corrected.items()):  # while the first surveys are decided
+        c.call("POST", f"{c.urls.registry}/v1/households/{ids[ref]}/surveys",
+               role="commune_officer", json=correction.survey)
+    if corrected:
+        phase(f"{len(corrected)} households re-surveyed")
+
     # 2. Eligibility classifies (a kill once a drawn number are), supervision sees each decision.
     every = set(ids.values())
     count = until(at_least(lambda: len(set(classified_households(c)) & every), plan.classified_at),
@@ -121,6 +146,9 @@ def drive(c: Client, monkey: Monkey, planned: list[flow.Planned], *, imports: in
     until(lambda: every <= set(classified_households(c)), what="every household classified")
     for hid in sorted(every):
         until(partial(supervision_saw_decision, c, hid), what=f"supervision sees {hid}'s decision")
+    for ref, correction in sorted(corrected.items()):
+        until(partial(decided_by_last_survey, c, ids[ref], correction),
+              what=f"{ref}'s re-survey decided and seen by supervision")
     phase("every household classified and seen by supervision")
 
     # 3. The commune's list is posted, a complaint resolved, the list approved; a kill at once.
@@ -139,27 +167,72 @@ def drive(c: Client, monkey: Monkey, planned: list[flow.Planned], *, imports: in
             monkey.strike("loans", progress=f"{len(loans)} of {loans_wanted} loans confirmed, "
                                             f"{flow.settled(c)} settled")
 
+    complaints: dict[str, str] = {}
     for village in VILLAGES:
         members = loan_candidates(c, None, village=village, limit=per_group)
         assert len(members) == per_group, f"{village}: only {len(members)} recognized poor"
+        for hid in members[:holds_per_village]:
+            complaints[hid] = hold_payments(c, hid)
         take_loans(c, members, village=village, on_confirmed=confirmed)
+    if complaints:
+        by_household = {hid: aid for aid, hid in loans.items()}
+        held = [hid for hid in complaints
+                if instruction_status(c, by_household[hid]) != "on_hold"]
+        assert not held, f"instructions not held for households on hold: {held}"
+        for cid in complaints.values():
+            c.call("POST", f"{c.urls.supervision}/v1/complaints/{cid}/close",
+                   role="commune_officer", json={"note": "Đã chi trả đúng; đóng khiếu nại."})
+        phase(f"{len(complaints)} payment complaints upheld, held, closed")
 
     # 5. A kill as the last instruction goes to the bank; the partner settles every loan.
     monkey.strike("settling", progress=f"{loans_wanted} loans confirmed, {flow.settled(c)} settled")
     until(lambda: flow.settled(c) == loans_wanted, what="every loan settled")
     phase("every loan settled")
-    return ids, loans
+    return Driven(ids, loans, complaints)
 
 
-def converge(c: Client, system: System, ids: dict[str, str], loans: dict[str, str]) -> None:
-    """Wait until every timeline holds what it should and every outbox is drained."""
+def decided_by_last_survey(c: Client, household_id: str, correction: flow.Correction) -> bool:
+    """Eligibility's current classification is the re-survey's category, and supervision holds
+    that very decision (so the posting lists it)."""
+    current = classification(c, household_id)
+    if current is None or current["category"] != correction.expected:
+        return False
+    return any(e["type"] == eligibility_events.CLASSIFICATION_DECIDED
+               and e["data"].get("classification_id") == current["classification_id"]
+               for e in flow.timeline(c, household_id))
+
+
+def hold_payments(c: Client, household_id: str) -> str:
+    """A payment complaint about the household taken in by the officer and upheld: its payments
+    are held (waits until disbursement holds them); returns the complaint id."""
+    sup = c.urls.supervision
+    cid = c.call("POST", f"{sup}/v1/complaints", role="commune_officer", json={
+        "commune_code": c.commune, "channel": "officer", "category": "payment_not_received",
+        "household_id": household_id,
+        "text": "Hộ phản ánh chưa nhận được tiền vay kỳ trước."})["complaint_id"]
+    c.call("POST", f"{sup}/v1/complaints/{cid}/assign", role="commune_officer",
+           json={"assignee": "demo-commune_officer"})
+    c.call("POST", f"{sup}/v1/complaints/{cid}/resolve", role="commune_officer",
+           json={"outcome": "upheld", "note": "Tạm dừng giải ngân để xác minh."})
+    until(lambda: c.call("GET", f"{c.urls.disbursement}/v1/households/{household_id}",
+                         role="commune_officer")["on_hold"],
+          what=f"disbursement holds {household_id}'s payments")
+    return str(cid)
+
+
+def converge(c: Client, system: System, ids: dict[str, str], loans: dict[str, str], *,
+             corrected: Collection[str] = (), held: Collection[str] = ()) -> None:
+    """Wait until every timeline holds what it should (at least) and every outbox is drained."""
     borrowers = set(loans.values())
     waiting = set(ids.values())
 
+    def least(hid: str) -> Counter[str]:
+        return flow.expected_events(loan=hid in borrowers, corrected=hid in corrected,
+                                    held=hid in held)
+
     def complete() -> bool:
         for hid in sorted(waiting):
-            expected = flow.WITH_A_LOAN if hid in borrowers else flow.EVERY_HOUSEHOLD
-            if flow.missing_events(flow.timeline(c, hid), expected):
+            if flow.missing_events(flow.timeline(c, hid), least(hid)):
                 return False
             waiting.discard(hid)
         return True
@@ -169,8 +242,7 @@ def converge(c: Client, system: System, ids: dict[str, str], loans: dict[str, st
     except SeedError as exc:
         missing = []
         for hid in sorted(waiting)[:10]:
-            expected = flow.WITH_A_LOAN if hid in borrowers else flow.EVERY_HOUSEHOLD
-            missing.append(f"{hid}: {dict(flow.missing_events(flow.timeline(c, hid), expected))}")
+            missing.append(f"{hid}: {dict(flow.missing_events(flow.timeline(c, hid), least(hid)))}")
         exc.add_note(f"{len(waiting)} timelines incomplete, e.g.:\n  " + "\n  ".join(missing))
         raise
     until(lambda: all(flow.outbox_backlog(system.url(n)) == 0 for n in SERVICES),

@@ -5,9 +5,15 @@ at random every few seconds (each kill rebalances its groups with the peer's bat
 flight), the plan's first replicas die at the six points of the flow, and the broker restarts
 once, memory lost, while the registry's events are in flight to eligibility and supervision.
 
+Thirty households are re-surveyed (another category) while their first survey is being decided,
+and one borrower per village is held by an upheld payment complaint before its loan is
+confirmed, released when the complaint is closed.
+
 Then the same verdicts as the one-replica chaos test — nothing lost, nothing reordered or
-decided twice, one instruction and one settlement per loan, one repayment per bank reference,
-no dead letter — and no background task dead in any replica at the end.
+decided twice, each household in the category of its last survey, one instruction and one
+settlement per loan, none sent while its household was on hold and no household left on hold,
+one repayment per bank reference, no dead letter — and no background task dead in any replica
+at the end.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ IMPORTS = 3
 PER_GROUP = 4
 LOANS = PER_GROUP * len(VILLAGES)
 KILL_EVERY_S = (1.5, 4.0)  # a random second replica dies this often
+CORRECTIONS = 30  # households re-surveyed (another category) while the first survey is decided
+HOLDS_PER_VILLAGE = 1  # borrowers held by an upheld payment complaint until it is closed
 
 
 @pytest.fixture(scope="module")
@@ -101,27 +109,35 @@ def test_two_replicas_lose_nothing_while_replicas_and_the_broker_die(system: Sys
     monkey = ReplicaMonkey(system, plan)
     planned = flow.households(plan.seed, HOUSEHOLDS)
     c = Client(Urls(**{name: system.url(name) for name in SERVICES}), commune=flow.COMMUNE)
+    corrected = flow.corrections(plan.seed, planned, CORRECTIONS)
     killer = RandomKiller(system.replicas, plan.seed)
     t0 = time.monotonic()
     try:
         with killer:
-            ids, loans = drive(c, monkey, planned, imports=IMPORTS, per_group=PER_GROUP)
+            driven = drive(c, monkey, planned, imports=IMPORTS, per_group=PER_GROUP,
+                           corrected=corrected, holds_per_village=HOLDS_PER_VILLAGE)
             until(lambda: len(killer.kills) >= 8, what="eight random kills")
+        ids, loans, held = driven.ids, driven.loans, set(driven.complaints)
+        again = {ids[ref] for ref in corrected}
         for proc in system.replicas:  # the last random victims come back
             proc.wait_ready(timeout=180)
-        converge(c, system, ids, loans)
+        converge(c, system, ids, loans, corrected=again, held=held)
         for proc in system.replicas:
             until(lambda p=proc: flow.outbox_backlog(p.url) == 0,
                   what=f"{proc.name}'s outbox drained")
         checks.registry_has_every_household(c, planned)
-        checks.classified_as_the_rules_say(c, planned, ids)
-        checks.timelines_complete_and_once(c, ids, loans)
-        checks.one_instruction_and_one_settlement_per_loan(c, loans)
+        decided = checks.classified_as_the_rules_say(c, planned, ids, corrected)
+        checks.timelines_complete_and_once(c, ids, loans, decided=decided, corrected=again,
+                                           held=held)
+        checks.one_instruction_and_one_settlement_per_loan(c, loans, held)
+        checks.holds_released_and_respected(c, loans, driven.complaints)
         checks.bank_topics_once_per_loan(system.infra.bootstrap_servers, loans)
         checks.no_dead_letters(c, [system.url(name) for name in SERVICES])
         no_task_dead([*system.services.values(), *system.replicas])
         assert monkey.broker_restarts, "the broker was not restarted"
-        print(f"two replicas: {HOUSEHOLDS} households, {len(loans)} loans, "
+        print(f"two replicas: {HOUSEHOLDS} households ({len(corrected)} re-surveyed, "
+              f"{sum(decided[h] == 2 for h in again)} of them decided twice), "
+              f"{len(loans)} loans ({len(held)} held by a complaint and released), "
               f"{len(monkey.kills)} planned + {len(killer.kills)} random kills, "
               f"{len(monkey.broker_restarts)} broker restart; lost 0, duplicated 0, "
               f"reordered 0, in {time.monotonic() - t0:.0f} s", flush=True)
