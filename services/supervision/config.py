@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -18,6 +19,9 @@ class Settings(ServiceSettings):
     port: int = 8004
     # Public posting window in working days (3 is common practice, unconfirmed: POLICY §3).
     posting_working_days: int = 3
+    # The shortest window a posting may be given (`closes_at`); only a national admin closes a
+    # posting before its window ends, with a recorded reason. 0: no minimum (tests only).
+    posting_min_working_days: int = Field(default=3, ge=0)
     # Days off besides Saturdays and Sundays (Tết, national holidays), as ISO dates.
     public_holidays: list[date] = []
     # Local (UTC+7) hour at which a posting closes on its last working day.

@@ -63,6 +63,7 @@ class PostingClosedV1(_Event):
     items: list[PostingItem] = []
     part: int = 1  # a large list closes in several events (part n of parts)
     parts: int = 1
+    reason: str | None = None  # why a national admin closed it before its window ended
 
 
 class ExcludedItem(PostingItem):

@@ -24,7 +24,8 @@ class PostingCreate(_In):
     commune_code: str = CommuneCode
     review_round: str = Field(min_length=1, max_length=50, examples=["2026-periodic"])
     closes_at: AwareDatetime | None = Field(
-        default=None, description="Overrides the default window (3 working days); must be future")
+        default=None, description="Overrides the default window (3 working days); no earlier "
+                                  "than the minimum (SUPERVISION_POSTING_MIN_WORKING_DAYS, 3)")
 
 
 class PostingApprove(_In):
@@ -70,6 +71,13 @@ class ComplaintReject(_In):
     """Why the complaint cannot be taken up (duplicate, out of scope, abusive)."""
 
     note: str = Field(min_length=3, max_length=2000)
+
+
+class PostingClose(_In):
+    """Close a posting: before its window ends only a national admin may, with the reason."""
+
+    reason: str | None = Field(default=None, min_length=10, max_length=2000,
+                               description="required to close before `closes_at` (recorded)")
 
 
 class ComplaintClose(_In):

@@ -71,6 +71,7 @@ posting = sa.Table(
     sa.Column("approved_at", _TS),
     sa.Column("created_by", sa.Text),
     sa.Column("closed_by", sa.Text),
+    sa.Column("close_reason", sa.Text),  # why a national admin closed it before its window ended
     sa.Column("approved_by", sa.Text),
     sa.Column("approved", JSONB),
     _created(),

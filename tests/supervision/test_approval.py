@@ -3,8 +3,6 @@ not on the list (upheld → the registry is asked to verify it)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from services.supervision import events
 from services.supervision.handlers.common import service_of
 from tests.supervision.conftest import Sup, new_commune
@@ -18,8 +16,7 @@ async def test_carry_over_and_a_household_found_after_a_not_on_the_list_complain
     officer, chair = auth("commune_officer", commune), auth("commune_chair", commune)
     households = await sup.commune_list(commune, n=2)
     r = await sup.client.post("/v1/postings", headers=officer, json={
-        "commune_code": commune, "review_round": "2026-periodic",
-        "closes_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()})
+        "commune_code": commune, "review_round": "2026-periodic"})
     posting_id = r.json()["posting_id"]
     ref = {i["household_id"]: i["reference"] for i in r.json()["items"]}
     url = f"/public/postings/{posting_id}/complaints"
@@ -30,7 +27,8 @@ async def test_carry_over_and_a_household_found_after_a_not_on_the_list_complain
         pending = (await resident.post(url, data={
             "category": "wrongly_included", "household": ref[households[1]["household_id"]],
             "text": "Hộ này có người làm công chức."})).json()
-    await sup.client.post(f"/v1/postings/{posting_id}/close", headers=officer)
+    await sup.client.post(f"/v1/postings/{posting_id}/close", headers=auth("national_admin"),
+                          json={"reason": "Thử nghiệm: rút ngắn thời gian niêm yết."})
 
     # the officer finds the omitted household in the registry; upheld → verification for it
     found = await sup.registered(commune, village="Thôn Tây", head_name="Sùng A Páo")
@@ -72,10 +70,10 @@ async def test_a_large_list_is_approved_in_bounded_parts(sup: Sup):
     saved, settings.posting_approval_part_size = settings.posting_approval_part_size, 2
     try:
         r = await sup.client.post("/v1/postings", headers=officer, json={
-            "commune_code": commune, "review_round": "2026-periodic",
-            "closes_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()})
+            "commune_code": commune, "review_round": "2026-periodic"})
         posting_id = r.json()["posting_id"]
-        await sup.client.post(f"/v1/postings/{posting_id}/close", headers=officer)
+        await sup.client.post(f"/v1/postings/{posting_id}/close", headers=auth("national_admin"),
+                              json={"reason": "Thử nghiệm: rút ngắn thời gian niêm yết."})
         r = await sup.client.post(f"/v1/postings/{posting_id}/approve", headers=chair, json={})
         assert r.status_code == 200, r.text
         assert r.json()["approved"]["households"] == 5

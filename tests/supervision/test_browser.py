@@ -26,7 +26,7 @@ async def test_a_resident_reads_the_list_and_files_a_complaint_in_chromium(sup: 
     households = await sup.commune_list(commune, n=4)
     r = await sup.client.post("/v1/postings", headers=officer, json={
         "commune_code": commune, "review_round": "2026-periodic",
-        "closes_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()})
+        "closes_at": (datetime.now(UTC) + timedelta(days=10)).isoformat()})
     assert r.status_code == 201
     posting_id = r.json()["posting_id"]
     target = households[1]

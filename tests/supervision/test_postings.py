@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.eligibility import events as eligibility_events
 from services.supervision import events
+from services.supervision.handlers.common import service_of
 from shared.envelope import Envelope
 from tests.supervision.conftest import Sup, new_commune
 from tests.support.apps import auth
@@ -89,8 +90,18 @@ async def test_posting_page_complaint_close_and_approval(sup: Sup):
     assert r.status_code == 409 and "close it first" in r.json()["detail"]
     r = await sup.client.post(f"/v1/postings/{posting_id}/approve", headers=officer)
     assert r.status_code == 403  # only the commune chair approves
+    # the window is not over: the officer may not end it early; a national admin may, with a
+    # reason that the posting and its closing event keep
     r = await sup.client.post(f"/v1/postings/{posting_id}/close", headers=officer)
+    assert r.status_code == 403 and r.json()["code"] == "window_open", r.text
+    admin = auth("national_admin")
+    r = await sup.client.post(f"/v1/postings/{posting_id}/close", headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+    early = "Bão số 3: UBND tỉnh cho phép rút ngắn thời gian niêm yết."
+    r = await sup.client.post(f"/v1/postings/{posting_id}/close", headers=admin,
+                              json={"reason": early})
     assert r.status_code == 200 and r.json()["status"] == "closed"
+    assert r.json()["close_reason"] == early and r.json()["closed_by"]
 
     r = await sup.client.post(f"/public/postings/{posting_id}/complaints", data={
         "category": "other", "text": "Quá hạn rồi"})
@@ -122,7 +133,7 @@ async def test_posting_page_complaint_close_and_approval(sup: Sup):
     assert {(i["household_id"], i["classification_id"]) for i in approved["items"]} == {
         (h["household_id"], h["classification_id"]) for h in households}
     assert of_type(records, events.POSTING_OPENED, posting_id=posting_id)
-    assert of_type(records, events.POSTING_CLOSED, posting_id=posting_id)
+    assert of_type(records, events.POSTING_CLOSED, posting_id=posting_id)[0]["reason"] == early
     received = of_type(records, events.COMPLAINT_RECEIVED, complaint_id=complaint_id)[0]
     assert "contact" not in received and "0912" not in json.dumps(received)
 
@@ -169,8 +180,7 @@ async def test_public_form_refuses_bad_input_and_stores_nothing(sup: Sup):
     officer = auth("commune_officer", commune)
     await sup.commune_list(commune, n=1)
     r = await sup.client.post("/v1/postings", headers=officer, json={
-        "commune_code": commune, "review_round": "2026-periodic",
-        "closes_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()})
+        "commune_code": commune, "review_round": "2026-periodic"})
     assert r.status_code == 201
     posting_id, reference = r.json()["posting_id"], r.json()["items"][0]["reference"]
     url = f"/public/postings/{posting_id}/complaints"
@@ -246,6 +256,10 @@ async def test_posting_rules(sup: Sup):
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "closes_at"
     r = await sup.client.post("/v1/postings", headers=officer, json={
         "commune_code": commune, "review_round": "2026-periodic",
+        "closes_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()})
+    assert r.status_code == 422 and r.json()["code"] == "window_too_short", r.text
+    r = await sup.client.post("/v1/postings", headers=officer, json={
+        "commune_code": commune, "review_round": "2026-periodic",
         "closes_at": "2030-01-01T10:00:00"})  # no time zone: ambiguous
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "closes_at"
     r = await sup.client.post("/v1/postings", headers=officer,
@@ -279,9 +293,12 @@ async def test_posting_rules(sup: Sup):
                                head_name=h["head_name"], category="not_poor", deprived=(),
                                income=2_500_000)
     await sup.seen(h["household_id"], latest.id)
-    r = await sup.client.post(f"/v1/postings/{posting['posting_id']}/close", headers=officer)
+    admin, why = auth("national_admin"), {"reason": "Thử nghiệm: đóng sớm có lý do."}
+    r = await sup.client.post(f"/v1/postings/{posting['posting_id']}/close", headers=admin,
+                              json=why)
     assert r.status_code == 200
-    r = await sup.client.post(f"/v1/postings/{posting['posting_id']}/close", headers=officer)
+    r = await sup.client.post(f"/v1/postings/{posting['posting_id']}/close", headers=admin,
+                              json=why)
     assert r.status_code == 409
     r = await sup.client.post(f"/v1/postings/{posting['posting_id']}/approve",
                               headers=auth("commune_chair", commune))
@@ -300,9 +317,14 @@ async def test_a_posting_closes_itself_when_its_window_ends(sup: Sup):
     commune = new_commune()
     officer = auth("commune_officer", commune)
     await sup.commune_list(commune, n=1)
-    r = await sup.client.post("/v1/postings", headers=officer, json={
-        "commune_code": commune, "review_round": "2026-periodic",
-        "closes_at": (datetime.now(UTC) + timedelta(seconds=1)).isoformat()})
+    settings = service_of(sup.service.runtime).settings
+    saved, settings.posting_min_working_days = settings.posting_min_working_days, 0
+    try:  # a deployment without a minimum window (the default minimum is 3 working days)
+        r = await sup.client.post("/v1/postings", headers=officer, json={
+            "commune_code": commune, "review_round": "2026-periodic",
+            "closes_at": (datetime.now(UTC) + timedelta(seconds=1)).isoformat()})
+    finally:
+        settings.posting_min_working_days = saved
     posting_id = r.json()["posting_id"]
 
     async def closed() -> bool:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from services.supervision.api.common import HANDLERS, OFFICERS, CommuneQ, read_role
 from services.supervision.handlers import postings, service_of
-from services.supervision.schemas import PostingApprove, PostingCreate
+from services.supervision.schemas import PostingApprove, PostingClose, PostingCreate
 from shared.auth import CurrentUser, require_role
 from shared.runtime import RuntimeDep
 
@@ -46,10 +46,13 @@ async def read_posting(posting_id: str, rt: RuntimeDep, user: CurrentUser) -> di
 
 
 @router.post("/{posting_id}/close", dependencies=[require_role(*HANDLERS)])
-async def close_posting(posting_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
-    """End the public window now."""
+async def close_posting(posting_id: str, rt: RuntimeDep, user: CurrentUser,
+                        body: PostingClose | None = None) -> dict:
+    """End the public window: once it is over (before the closing job does), or earlier by a
+    national admin with a reason (403 `window_open` for anyone else)."""
     async with rt.transaction() as session:
-        await postings.close(session, service_of(rt), user=user, posting_id=posting_id)
+        await postings.close(session, service_of(rt), user=user, posting_id=posting_id,
+                             reason=body.reason if body else None)
     async with rt.sessions() as session:
         return await postings.read(session, user=user, posting_id=posting_id, with_items=False)
 

@@ -20,7 +20,7 @@ from services.supervision.handlers.common import (
 )
 from services.supervision.schemas import PostingApprove, PostingCreate
 from shared.auth import Principal, actor_of, scope_clause
-from shared.problems import not_found
+from shared.problems import Problem, not_found
 
 P, ITEM, C = tables.posting, tables.posting_item, tables.complaint
 
@@ -29,13 +29,20 @@ async def create(session: AsyncSession, svc: Service, *, user: Principal,
                  body: PostingCreate) -> str:
     """Snapshot the commune's provisional classifications of the round into an open posting."""
     province = await require_commune(session, user, body.commune_code)
-    opened = now()
+    opened, s = now(), svc.settings
     if body.closes_at is not None:
         if body.closes_at <= opened:
             raise invalid("closes_at", "must be in the future", code="in_the_past")
+        earliest = domain.close_after_working_days(
+            opened, days=s.posting_min_working_days, holidays=s.public_holidays,
+            office_close=time(s.office_close_hour)) if s.posting_min_working_days else opened
+        if body.closes_at < earliest:
+            raise invalid("closes_at", f"the public window lasts at least "
+                          f"{s.posting_min_working_days} working days: no earlier than "
+                          f"{earliest.isoformat()}", code="window_too_short",
+                          earliest=earliest.isoformat())
         closes_at = body.closes_at
     else:
-        s = svc.settings
         closes_at = domain.close_after_working_days(
             opened, days=s.posting_working_days, holidays=s.public_holidays,
             office_close=time(s.office_close_hour))
@@ -101,16 +108,17 @@ async def _load(session: AsyncSession, user: Principal | None, posting_id: str, 
 
 
 async def _close(session: AsyncSession, svc: Service, row: Any, *, actor: str | None,
-                 at: datetime) -> None:
+                 at: datetime, reason: str | None = None) -> None:
     await session.execute(sa.update(P).where(P.c.id == row.id).values(
-        status="closed", closed_at=at, closed_by=actor))
+        status="closed", closed_at=at, closed_by=actor, close_reason=reason))
     none: list[dict[str, Any]] = []
     parts = domain.postings.approval_parts(await _event_items(session, row.id), none,
                                            size=svc.settings.posting_approval_part_size)
     for n, (part, _) in enumerate(parts, start=1):
         await svc.emit(session, type=events.POSTING_CLOSED, subject=None, data={
             "posting_id": row.id, "commune_code": row.commune_code, "closed_at": at,
-            "actor": actor, "items": part, "part": n, "parts": len(parts)})
+            "actor": actor, "items": part, "part": n, "parts": len(parts),
+            **({"reason": reason} if reason else {})})
 
 
 async def _event_items(session: AsyncSession, posting_id: str) -> list[dict[str, Any]]:
@@ -120,12 +128,25 @@ async def _event_items(session: AsyncSession, posting_id: str) -> list[dict[str,
     return [dict(r._mapping) for r in rows]
 
 
-async def close(session: AsyncSession, svc: Service, *, user: Principal, posting_id: str) -> None:
-    """End the public window now (complaints are refused from then on)."""
+async def close(session: AsyncSession, svc: Service, *, user: Principal, posting_id: str,
+                reason: str | None = None) -> None:
+    """End the public window (complaints are refused from then on). Before `closes_at` only a
+    national admin may, with a reason that is recorded and published."""
     row = await _load(session, user, posting_id, lock=True)
     if row.status != "open":
         raise conflict(f"posting {posting_id} is already {row.status}")
-    await _close(session, svc, row, actor=actor_of(user), at=now())
+    at = now()
+    if at < row.closes_at:
+        if user.role != "national_admin":
+            raise Problem(403, f"posting {posting_id} is open for complaints until "
+                          f"{row.closes_at.isoformat()}; only a national admin may close it "
+                          "earlier, with a reason", code="window_open",
+                          closes_at=row.closes_at.isoformat())
+        if not reason:
+            raise invalid("reason", "closing before the window ends needs a recorded reason",
+                          code="reason_required")
+    await _close(session, svc, row, actor=actor_of(user), at=at,
+                 reason=reason if at < row.closes_at else None)
 
 
 async def close_due(session: AsyncSession, svc: Service, *, limit: int = 100) -> int:
