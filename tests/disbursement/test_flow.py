@@ -21,9 +21,18 @@ async def test_a_loan_goes_from_application_to_settled_with_a_schedule(stack: St
     application_id = r.json()["application_id"]
     assert r.json()["status"] == "submitted"
 
-    r = await stack.client.post(f"/v1/applications/{application_id}/group-review", headers=officer,
+    # maker ≠ checker: the chair who records the group review may not also confirm the loan
+    chair_minh = auth("commune_chair", commune, sub="chair-minh")
+    r = await stack.client.post(f"/v1/applications/{application_id}/group-review",
+                                headers=chair_minh,
                                 json={"decision": "approve", "note": "Họp tổ 12/3: 11/12 đồng ý"})
     assert r.status_code == 200, r.text and r.json()["status"] == "reviewed"
+    r = await stack.client.post(f"/v1/applications/{application_id}/confirm", headers=chair_minh)
+    assert r.status_code == 403 and r.json()["code"] == "maker_checker", r.text
+    # nor may the officer who submitted it, acting as chair under the same identity
+    r = await stack.client.post(f"/v1/applications/{application_id}/confirm",
+                                headers=auth("commune_chair", commune, sub="dev-commune_officer"))
+    assert r.status_code == 403 and r.json()["code"] == "maker_checker", r.text
     r = await stack.client.post(f"/v1/applications/{application_id}/confirm", headers=chair)
     assert r.status_code == 201, r.text
     instruction_id = r.json()["instruction"]["instruction_id"]
@@ -69,6 +78,7 @@ async def test_a_loan_goes_from_application_to_settled_with_a_schedule(stack: St
 async def test_the_partner_rejects_or_fails_and_the_budget_comes_back(stack: Stack):
     commune = new_commune()
     officer = auth("commune_officer", commune)
+    checker = auth("commune_officer", commune, sub="officer-checker")  # maker ≠ checker
     ids = {}
     for outcome in ("reject", "fail"):
         household = await stack.household(commune)
@@ -78,6 +88,8 @@ async def test_the_partner_rejects_or_fails_and_the_budget_comes_back(stack: Sta
         assert r.status_code == 201, r.text
         ids[outcome] = r.json()["application_id"]
         r = await stack.client.post(f"/v1/applications/{ids[outcome]}/approve", headers=officer)
+        assert r.status_code == 403 and r.json()["code"] == "maker_checker", r.text
+        r = await stack.client.post(f"/v1/applications/{ids[outcome]}/approve", headers=checker)
         assert r.status_code == 201, r.text
 
     rejected = await stack.instruction_status(ids["reject"], commune, "rejected")
@@ -94,13 +106,14 @@ async def test_the_partner_rejects_or_fails_and_the_budget_comes_back(stack: Sta
 async def test_reconciliation_counts_per_status_and_exports_csv(stack: Stack):
     commune = new_commune()
     officer = auth("commune_officer", commune)
+    checker = auth("commune_officer", commune, sub="officer-checker")  # maker ≠ checker
     for purpose in ("Hạt giống ngô", "Hạt giống lúa #reject"):
         household = await stack.household(commune)
         r = await stack.client.post("/v1/applications", headers=officer, json={
             "household_id": household, "programme_code": "LIVELIHOOD-SEED",
             "amount_vnd": 4_000_000, "purpose": purpose})
         application_id = r.json()["application_id"]
-        await stack.client.post(f"/v1/applications/{application_id}/approve", headers=officer)
+        await stack.client.post(f"/v1/applications/{application_id}/approve", headers=checker)
         await stack.instruction_status(application_id, commune,
                                        "rejected" if "#reject" in purpose else "settled")
     r = await stack.client.get(f"/v1/reconciliation?commune_code={commune}", headers=officer)

@@ -65,6 +65,7 @@ async def test_an_instruction_issued_during_a_hold_is_born_on_hold_and_can_be_ca
         stack: Stack):
     commune = new_commune()
     officer, chair = auth("commune_officer", commune), auth("commune_chair", commune)
+    checker = auth("commune_officer", commune, sub="officer-checker")  # maker ≠ checker
     household = await stack.household(commune)
     await supervision_event(stack, supervision_events.HOLD_REQUESTED,
                             supervision_events.HoldRequestedV1(complaint_id="C-2",
@@ -81,7 +82,7 @@ async def test_an_instruction_issued_during_a_hold_is_born_on_hold_and_can_be_ca
         "amount_vnd": 3_000_000, "purpose": "Học nghề sửa xe máy"})
     application_id = r.json()["application_id"]
 
-    r = await stack.client.post(f"/v1/applications/{application_id}/approve", headers=officer)
+    r = await stack.client.post(f"/v1/applications/{application_id}/approve", headers=checker)
     assert r.status_code == 201, r.text
     app = r.json()
     assert app["instruction"]["status"] == "on_hold"

@@ -48,6 +48,7 @@ async def test_killed_mid_flow_no_instruction_is_lost_or_duplicated(servers):
     partner = f"k{uuid.uuid4().hex[:8]}"
     commune = new_commune()
     officer = auth("commune_officer", commune)
+    checker = auth("commune_officer", commune, sub="officer-checker")  # maker ≠ checker
     port, logs = free_port(), Path(tempfile.mkdtemp(prefix="disb-kill-"))
     args = {"port": port, "partner": partner, "programmes": programmes_file(partner),
             "prefix": f"kill{uuid.uuid4().hex[:6]}-"}
@@ -83,7 +84,7 @@ async def test_killed_mid_flow_no_instruction_is_lost_or_duplicated(servers):
             async def approve(application_id: str) -> None:
                 try:
                     r = await client.post(f"/v1/applications/{application_id}/approve",
-                                          headers=officer)
+                                          headers=checker)
                     if r.status_code == 201:
                         approved.append(application_id)
                 except httpx.HTTPError:
@@ -101,7 +102,7 @@ async def test_killed_mid_flow_no_instruction_is_lost_or_duplicated(servers):
         await asyncio.to_thread(second.wait_ready, 90)
         async with httpx.AsyncClient(base_url=second.url, timeout=10) as client:
             retries = await asyncio.gather(*(
-                client.post(f"/v1/applications/{i}/approve", headers=officer) for i in ids))
+                client.post(f"/v1/applications/{i}/approve", headers=checker) for i in ids))
             assert {r.status_code for r in retries} <= {200, 201}
             assert all(r.status_code == 200 for i, r in zip(ids, retries, strict=True)
                        if i in approved)

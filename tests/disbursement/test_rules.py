@@ -98,6 +98,7 @@ async def test_budget_exhausted_is_refused_at_submission(stack: Stack):
 async def test_concurrent_approvals_never_spend_more_than_the_budget(stack: Stack):
     commune = new_commune()
     officer = auth("commune_officer", commune)
+    checker = auth("commune_officer", commune, sub="officer-checker")  # maker ≠ checker
     r = await stack.client.put(f"/v1/budgets/LIVELIHOOD-CASH-GRANT/{commune}", headers=admin(),
                                json={"total_vnd": 15_000_000})
     assert r.status_code == 200
@@ -113,7 +114,7 @@ async def test_concurrent_approvals_never_spend_more_than_the_budget(stack: Stac
 
     # every approval at once, and each one twice (a double click, a retry)
     results = await asyncio.gather(*(
-        stack.client.post(f"/v1/applications/{i}/approve", headers=officer) for i in ids * 2))
+        stack.client.post(f"/v1/applications/{i}/approve", headers=checker) for i in ids * 2))
     codes = sorted(r.status_code for r in results)
     issued = [r for r in results if r.status_code in (200, 201)]
     refused = [r for r in results if r.status_code == 422]

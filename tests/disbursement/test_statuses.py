@@ -38,6 +38,7 @@ async def livelihood(stack: Stack, commune: str, *, purpose: str = "Máy cày mi
                      scheduled: date | None = None) -> tuple[str, str, str]:
     """An approved livelihood application: (household, application, instruction)."""
     officer = auth("commune_officer", commune)
+    checker = auth("commune_officer", commune, sub="officer-checker")  # maker ≠ checker
     household = await stack.household(commune)
     r = await stack.client.post("/v1/applications", headers=officer, json={
         "household_id": household, "programme_code": "LIVELIHOOD-EQUIPMENT",
@@ -45,7 +46,7 @@ async def livelihood(stack: Stack, commune: str, *, purpose: str = "Máy cày mi
     assert r.status_code == 201, r.text
     application_id = r.json()["application_id"]
     body = {"scheduled_date": scheduled.isoformat()} if scheduled else None
-    r = await stack.client.post(f"/v1/applications/{application_id}/approve", headers=officer,
+    r = await stack.client.post(f"/v1/applications/{application_id}/approve", headers=checker,
                                 json=body)
     assert r.status_code == 201, r.text
     return household, application_id, r.json()["instruction"]["instruction_id"]

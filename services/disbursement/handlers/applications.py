@@ -180,6 +180,7 @@ async def confirm(session: AsyncSession, svc: Service, *, user: Principal, appli
             return row, False  # a retry: the one instruction already exists
         raise _wrong_status(row, "reviewed" if credit else "submitted",
                             "confirmation" if credit else "approval")
+    await _checker_is_not_a_maker(session, user, row, credit=credit)
     programme = svc.programme(row.programme_code)
     household = (await session.execute(sa.select(H).where(H.c.household_id == row.household_id))
                  ).one()
@@ -205,6 +206,29 @@ async def confirm(session: AsyncSession, svc: Service, *, user: Principal, appli
                       f"the commune's budget for {programme.code} cannot cover "
                       f"{row.amount_vnd:,} VND any more")
     return row, True
+
+
+def subject_of(actor: str | None) -> str | None:
+    """The person behind a recorded actor (`role:sub`): one person may hold several roles."""
+    return None if actor is None else actor.split(":", 1)[-1]
+
+
+async def _checker_is_not_a_maker(session: AsyncSession, user: Principal, row: Any, *,
+                                  credit: bool) -> None:
+    """Separation of duties: whoever approves a livelihood application did not submit it, and
+    whoever confirms a loan neither submitted it nor recorded its group review (403
+    `maker_checker`), whatever role each was acting in."""
+    makers = {subject_of(row.created_by): "submitted"}
+    if credit:
+        s = tables.application_status
+        reviewers = (await session.scalars(sa.select(s.c.actor).where(
+            s.c.application_id == row.id, s.c.status == "reviewed"))).all()
+        makers |= {subject_of(a): "recorded its group review" for a in reviewers}
+    did = makers.get(user.sub)
+    if did is not None:
+        raise Problem(403, f"you {did} this application; another person must "
+                      f"{'confirm' if credit else 'approve'} it (separation of duties)",
+                      code="maker_checker")
 
 
 async def reject(session: AsyncSession, svc: Service, *, user: Principal, application_id: str,
