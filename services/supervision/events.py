@@ -135,6 +135,8 @@ class HoldRequestedV1(_Event):
     household_id: str
     reason: str
     actor: str | None = None
+    # The complaint's commune: disbursement refuses a hold on a household it knows elsewhere.
+    commune_code: str | None = None
 
 
 class HoldReleasedV1(_Event):
@@ -144,6 +146,7 @@ class HoldReleasedV1(_Event):
     household_id: str
     actor: str | None = None
     reason: str | None = None
+    commune_code: str | None = None
 
 
 EVENTS: dict[str, type[BaseModel]] = {

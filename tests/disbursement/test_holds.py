@@ -95,3 +95,24 @@ async def test_an_instruction_issued_during_a_hold_is_born_on_hold_and_can_be_ca
     r = await stack.client.get(f"/v1/budgets?commune_code={commune}"
                                "&programme_code=VOCATIONAL-TRAINING-VOUCHER", headers=officer)
     assert r.json()[0]["committed_vnd"] == 0
+
+
+async def test_a_hold_from_another_communes_complaint_is_dead_lettered(stack: Stack):
+    """A complaint of one commune cannot hold a household of another (checked at both ends)."""
+    from tests.disbursement.test_statuses import dead_letter
+
+    commune = new_commune()
+    household, application_id, _ = await livelihood(
+        stack, commune, scheduled=date.today() + timedelta(days=30))
+    hold = Envelope(type=supervision_events.HOLD_REQUESTED, source=supervision_events.SOURCE,
+                    subject=household, data=supervision_events.HoldRequestedV1(
+                        complaint_id="C-elsewhere", household_id=household,
+                        reason="misconduct complaint upheld", commune_code=new_commune(),
+                    ).model_dump(mode="json"))
+    await produce_event(stack.bootstrap, supervision_events.TOPIC, hold)
+    letter = await dead_letter(stack, hold.id)
+    assert f"is in commune {commune}" in letter["reason"]
+    seen = (await stack.client.get(f"/v1/households/{household}",
+                                   headers=auth("commune_officer", commune))).json()
+    assert seen["on_hold"] is False and seen["holds"] == []
+    assert (await stack.application(application_id, commune))["instruction"]["status"] == "approved"

@@ -73,3 +73,24 @@ async def test_a_request_for_an_unknown_household_is_dead_lettered(registry, ser
 
     letter = await eventually(dead_lettered, timeout=30, message="dead letter recorded")
     assert "unknown household" in letter["reason"]
+
+
+async def test_a_request_from_another_communes_complaint_is_dead_lettered(registry, servers):
+    """A complaint of one commune cannot flag a household of another (checked at both ends)."""
+    created = (await registry.client.post("/v1/households", json=body(),
+                                          headers=officer())).json()
+    hid = created["household_id"]
+    request = Envelope(
+        type=supervision_events.VERIFICATION_REQUESTED, source=supervision_events.SOURCE,
+        subject=hid, data={"complaint_id": "CMP-elsewhere", "household_id": hid,
+                           "commune_code": "79001", "reason": "a complaint in another province"})
+    await produce_event(servers.bootstrap_servers, supervision_events.TOPIC, request)
+
+    async def dead_lettered() -> dict | None:
+        r = await registry.client.get("/v1/ops/dead-letters", headers=admin())
+        return next((d for d in r.json() if d["event_id"] == request.id), None)
+
+    letter = await eventually(dead_lettered, timeout=30, message="dead letter recorded")
+    assert "not in commune 79001" in letter["reason"]
+    h = (await registry.client.get(f"/v1/households/{hid}", headers=officer())).json()
+    assert h["verification_requested"] is False and h["version"] == 1

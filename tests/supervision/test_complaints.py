@@ -117,8 +117,18 @@ async def test_upheld_payment_complaint_holds_payments_until_it_is_closed(sup: S
 async def test_not_upheld_and_the_overdue_flag(sup: Sup):
     commune = new_commune()
     officer = auth("commune_officer", commune)
+    household = (await sup.commune_list(commune, n=1))[0]["household_id"]
+    r = await sup.client.post("/v1/complaints", headers=officer, json={
+        "commune_code": commune, "channel": "officer", "category": "payment_not_received",
+        "household_id": "a-household-nobody-knows", "text": "Chưa nhận tiền tháng 3."})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "household_id", r.text
+    elsewhere = (await sup.commune_list(new_commune(), n=1))[0]["household_id"]
+    r = await sup.client.post("/v1/complaints", headers=officer, json={
+        "commune_code": commune, "channel": "officer", "category": "misconduct",
+        "household_id": elsewhere, "text": "Giữ tiền của một hộ xã khác."})
+    assert r.status_code == 422 and r.json()["code"] == "unknown_household", r.text
     late = await file(sup, commune, category="payment_not_received",
-                      household_id="a-household-not-yet-known", text="Chưa nhận tiền tháng 3.")
+                      household_id=household, text="Chưa nhận tiền tháng 3.")
     fresh = await file(sup, commune, category="other", text="Góp ý về lịch họp thôn.")
     async with sup.service.runtime.transaction() as session:  # filed 20 days ago
         ago = datetime.now(UTC) - timedelta(days=20)

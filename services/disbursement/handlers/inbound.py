@@ -69,6 +69,12 @@ async def on_hold_requested(svc: Service, ctx: EventContext,
     A hold whose release came first stays released."""
     session = ctx.session
     h = tables.hold
+    if p.commune_code is not None:  # a complaint of one commune holds only its own households
+        known = await session.scalar(sa.select(tables.household.c.commune_code).where(
+            tables.household.c.household_id == p.household_id))
+        if known is not None and known != p.commune_code:
+            raise DeadLetter(f"household {p.household_id} is in commune {known}, not in "
+                             f"{p.commune_code}, the complaint's")
     await instructions.lock_household(session, p.household_id)
     released_at = (await session.execute(
         pg_insert(h).values(complaint_id=p.complaint_id, household_id=p.household_id,

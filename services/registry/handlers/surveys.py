@@ -134,6 +134,9 @@ async def on_verification_requested(ctx: EventContext, payload: Any) -> None:
                                          .with_for_update())).mappings().first()
     if row is None:
         raise DeadLetter(f"unknown household {household_id}")
+    if row["commune_code"] != payload.commune_code:  # a complaint of one commune flags only its own
+        raise DeadLetter(f"household {household_id} is not in commune {payload.commune_code}, "
+                         "the complaint's")
     pending = list(row["verification"] or [])
     if any(p["complaint_id"] == payload.complaint_id for p in pending):
         return

@@ -119,6 +119,7 @@ async def create(session: AsyncSession, svc: Service, *, user: Principal,
     if len(body.text) > svc.settings.complaint_text_max:
         raise invalid("text", f"at most {svc.settings.complaint_text_max} characters",
                       code="too_long")
+    await _require_household(session, body.household_id, body.commune_code)
     if body.posting_id is not None:
         posting = (await session.execute(sa.select(P).where(P.c.id == body.posting_id))).first()
         if posting is None or posting.commune_code != body.commune_code:
@@ -129,6 +130,19 @@ async def create(session: AsyncSession, svc: Service, *, user: Principal,
         posting_id=body.posting_id, household_id=body.household_id, not_on_list=False,
         category=body.category, channel=body.channel, text=body.text, contact=body.contact,
         actor=actor_of(user))
+
+
+async def _require_household(session: AsyncSession, household_id: str | None,
+                             commune_code: str) -> None:
+    """A complaint names only a household of its own commune (as registry and eligibility told
+    supervision): an officer cannot hold or flag a household elsewhere through it."""
+    if household_id is None:
+        return
+    A = tables.household_area
+    found = await session.scalar(sa.select(A.c.commune_code).where(A.c.household_id == household_id))
+    if found != commune_code:
+        raise invalid("household_id", f"no household {household_id} known in commune "
+                      f"{commune_code}", code="unknown_household")
 
 
 async def _load(session: AsyncSession, user: Principal, complaint_id: str) -> Any:
@@ -171,6 +185,8 @@ async def resolve(session: AsyncSession, svc: Service, *, user: Principal, compl
     row = await _load(session, user, complaint_id)
     target = _step(row, "resolve")
     household_id = body.household_id or row.household_id
+    if body.household_id is not None and body.household_id != row.household_id:
+        await _require_household(session, body.household_id, row.commune_code)
     actor, at = actor_of(user), now()
     action = (domain.action_on_upheld(row.category, household_id)
               if body.outcome == "upheld" else None)
@@ -203,7 +219,7 @@ async def _act(session: AsyncSession, svc: Service, *, row: Any, household_id: s
         await svc.emit(session, type=events.HOLD_REQUESTED, subject=household_id,
                        causation=cause, data={"complaint_id": row.id,
                                               "household_id": household_id, "reason": reason,
-                                              "actor": actor})
+                                              "actor": actor, "commune_code": row.commune_code})
 
 
 async def reject(session: AsyncSession, svc: Service, *, user: Principal, complaint_id: str,
@@ -234,6 +250,7 @@ async def close(session: AsyncSession, svc: Service, *, user: Principal, complai
     if row.hold_active and row.household_id:
         await svc.emit(session, type=events.HOLD_RELEASED, subject=row.household_id, data={
             "complaint_id": row.id, "household_id": row.household_id, "actor": actor,
+            "commune_code": row.commune_code,
             "reason": body.note or "complaint closed"})
 
 
