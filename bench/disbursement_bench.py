@@ -200,9 +200,12 @@ async def main(n: int, concurrency: int, projection: int) -> None:
                     raise RuntimeError(f"{method} {url}: {r.status_code} {r.text}")
                 return r.json()
 
-            await call("PUT", f"/v1/budgets/VBSP-POOR-LOAN/{COMMUNE}", admin,
-                       {"total_vnd": n * AMOUNT})
             deadline = time.monotonic() + 120
+            while (await client.put(f"/v1/budgets/VBSP-POOR-LOAN/{COMMUNE}", headers=admin,
+                                    json={"total_vnd": n * AMOUNT})).status_code == 404:
+                if time.monotonic() > deadline:  # the commune is known once eligibility's
+                    raise RuntimeError("disbursement never learnt the commune")  # events land
+                await asyncio.sleep(0.2)
             missing = list(households)
             while missing and time.monotonic() < deadline:  # every household projected
                 found = await asyncio.gather(*(call("GET", f"/v1/households/{h}", officer,

@@ -82,13 +82,18 @@ async def test_each_reason_an_application_is_refused_is_named(stack: Stack):
 async def test_budget_exhausted_is_refused_at_submission(stack: Stack):
     commune = new_commune()
     officer = auth("commune_officer", commune)
+    # a commune disbursement has not heard of is unknown, whatever province the body claims
+    r = await stack.client.put(f"/v1/budgets/LIVELIHOOD-CASH-GRANT/{commune}",
+                               headers=auth("province_officer", commune[:2]),
+                               json={"total_vnd": 5_000_000, "province_code": commune[:2]})
+    assert r.status_code == 404, r.text
+    household = await stack.household(commune)
     r = await stack.client.put(f"/v1/budgets/LIVELIHOOD-CASH-GRANT/{commune}", headers=admin(),
                                json={"total_vnd": 5_000_000})
     assert r.status_code == 200 and r.json()["remaining_vnd"] == 5_000_000
     r = await stack.client.put(f"/v1/budgets/LIVELIHOOD-CASH-GRANT/{commune}",
                                headers=auth("commune_officer", commune), json={"total_vnd": 1})
     assert r.status_code == 403
-    household = await stack.household(commune)
     r = await stack.client.post("/v1/applications", headers=officer, json={
         "household_id": household, "programme_code": "LIVELIHOOD-CASH-GRANT",
         "amount_vnd": 6_000_000, "purpose": "Mở quán tạp hoá"})
@@ -99,11 +104,11 @@ async def test_concurrent_approvals_never_spend_more_than_the_budget(stack: Stac
     commune = new_commune()
     officer = auth("commune_officer", commune)
     checker = auth("commune_officer", commune, sub="officer-checker")  # maker ≠ checker
+    households = await asyncio.gather(*(stack.household(commune, eligible=ALL_PROGRAMMES)
+                                        for _ in range(8)))
     r = await stack.client.put(f"/v1/budgets/LIVELIHOOD-CASH-GRANT/{commune}", headers=admin(),
                                json={"total_vnd": 15_000_000})
     assert r.status_code == 200
-    households = await asyncio.gather(*(stack.household(commune, eligible=ALL_PROGRAMMES)
-                                        for _ in range(8)))
     ids = []
     for household in households:
         r = await stack.client.post("/v1/applications", headers=officer, json={

@@ -109,11 +109,15 @@ async def set_budget(session: AsyncSession, svc: Service, *, user: Principal, pr
     """Set a commune's budget for a programme (never below what is already committed)."""
     programme = svc.programme(programme_code)
     province = await province_of(session, commune_code)
+    # A commune disbursement has not heard of (from eligibility) is unknown, whatever province the
+    # body claims: the scope is never taken from the caller's own input.
+    known = province is not None or await session.scalar(sa.select(sa.exists().where(
+        tables.household.c.commune_code == commune_code)))
+    if not known or not user.covers(commune_code=commune_code, province_code=province):
+        raise not_found("commune", commune_code)
     if province and body.province_code and province != body.province_code:
         raise invalid("province_code", "wrong_province",
                       f"commune {commune_code} is in province {province}")
-    if not user.covers(commune_code=commune_code, province_code=province or body.province_code):
-        raise not_found("commune", commune_code)
     b = tables.budget
     row = (await session.execute(
         pg_insert(b).values(programme_code=programme.code, commune_code=commune_code,
