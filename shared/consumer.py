@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import PlatformTables
-from shared.envelope import Envelope, EnvelopeError
+from shared.envelope import Envelope, EnvelopeError, producer_of
 from shared.outbox import Outbox, buffering
 from shared.telemetry import Metrics, context_from
 
@@ -430,6 +430,11 @@ class Consumer:
         handler = self.spec.handlers.get(event.type) or self.spec.handlers.get("*")
         if handler is None:
             return "ignored"
+        producer = producer_of(record.topic)
+        if producer is not None and event.source != producer:  # written by someone else
+            invalid.append((record, event.id, f"forged source: {event.source!r} may not write "
+                            f"{record.topic} (only {producer})"))
+            return None
         try:
             data = handler.upcast(event.data) if handler.upcast else event.data
             payload: Any = data

@@ -112,6 +112,19 @@ class Envelope:
         )
 
 
+SERVICES_PRODUCING = ("registry", "eligibility", "supervision", "disbursement")
+
+
+def producer_of(topic: str) -> str | None:
+    """The one `ce_source` allowed on `topic`: a service's own topics (`<service>.…`) carry its
+    events, `disbursement.status.<partner>` the partner's (`/partners/<partner>`); None for a
+    topic that is not Every Door's (no check)."""
+    head, _, rest = topic.partition(".")
+    if head == "disbursement" and rest.startswith("status."):
+        return f"/partners/{rest.removeprefix('status.')}"
+    return f"/services/{head}" if head in SERVICES_PRODUCING and rest else None
+
+
 def decode_headers(headers: list[tuple[str, bytes]] | tuple) -> dict[str, str]:
     """Kafka headers as a str → str dict (undecodable values become empty)."""
     out: dict[str, str] = {}

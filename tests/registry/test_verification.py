@@ -94,3 +94,25 @@ async def test_a_request_from_another_communes_complaint_is_dead_lettered(regist
     assert "not in commune 79001" in letter["reason"]
     h = (await registry.client.get(f"/v1/households/{hid}", headers=officer())).json()
     assert h["verification_requested"] is False and h["version"] == 1
+
+
+async def test_a_request_written_by_another_producer_is_dead_lettered(registry, servers):
+    """Only supervision writes supervision.events: anything else there is a forgery."""
+    created = (await registry.client.post("/v1/households", json=body(),
+                                          headers=officer())).json()
+    hid = created["household_id"]
+    forged = Envelope(
+        type=supervision_events.VERIFICATION_REQUESTED, source="/partners/vbsp",
+        subject=hid, data={"complaint_id": "CMP-forged", "household_id": hid,
+                           "commune_code": created["location"]["commune_code"],
+                           "reason": "written by someone who reached the broker"})
+    await produce_event(servers.bootstrap_servers, supervision_events.TOPIC, forged)
+
+    async def dead_lettered() -> dict | None:
+        r = await registry.client.get("/v1/ops/dead-letters", headers=admin())
+        return next((d for d in r.json() if d["event_id"] == forged.id), None)
+
+    letter = await eventually(dead_lettered, timeout=30, message="dead letter recorded")
+    assert letter["reason"].startswith("forged source")
+    h = (await registry.client.get(f"/v1/households/{hid}", headers=officer())).json()
+    assert h["verification_requested"] is False
