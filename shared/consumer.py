@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -120,6 +120,10 @@ class ConsumerSpec:
     name: str
     topics: list[str]
     handlers: dict[str, Handler] = field(default_factory=dict)
+    # Checks each record's authenticity before anything else: None if authentic, else why not.
+    # A record that fails is dead-lettered by its position (its claimed id is not trusted: it
+    # takes no id in the inbox and holds no later event of its key) and never handled.
+    authenticate: Callable[[ConsumerRecord, Envelope], str | None] | None = None
 
 
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
@@ -365,13 +369,18 @@ class Consumer:
         parked = _Parked()
         parsed: list[list[_Parsed]] = []
         invalid: list[tuple[ConsumerRecord, str | None, str]] = []  # record, event id, reason
+        forged: list[tuple[ConsumerRecord, str]] = []  # record, why it is not authentic
         for records in partitions:
             mine: list[_Parsed] = []
             for record in records:
-                if self._parse(record, mine, invalid) == "ignored":
+                if self._parse(record, mine, invalid, forged) == "ignored":
                     tally[record.topic, "ignored"] += 1
             parsed.append(mine)
         await self._load_open_dead_letters(session, [r for rs in partitions for r in rs], parked)
+        for record, reason in forged:  # nothing parks behind it: it holds no authentic event
+            await self.dead_letter(session, record, event_id=None, reason=reason, attempts=1,
+                                   holds_key=False)
+            tally[record.topic, "dead_lettered"] += 1
         for record, event_id, reason in invalid:
             if event_id is None:  # unparseable: keyed by its position, it has no id
                 parked.add(record, await self.dead_letter(session, record, event_id=None,
@@ -419,14 +428,20 @@ class Consumer:
         return tally
 
     def _parse(self, record: ConsumerRecord, into: list[_Parsed],
-               invalid: list[tuple[ConsumerRecord, str | None, str]]) -> str | None:
-        """Parse and validate one record into `into` (or `invalid`, with the reason); return
-        "ignored" for a type nobody here handles."""
+               invalid: list[tuple[ConsumerRecord, str | None, str]],
+               forged: list[tuple[ConsumerRecord, str]]) -> str | None:
+        """Parse, authenticate and validate one record into `into` (or `invalid` or `forged`,
+        with the reason); return "ignored" for a type nobody here handles."""
         try:
             event = Envelope.from_kafka(list(record.headers or ()), record.value)
         except EnvelopeError as exc:
             invalid.append((record, None, f"unparseable: {exc}"))
             return None
+        if self.spec.authenticate is not None:
+            refused = self.spec.authenticate(record, event)
+            if refused is not None:
+                forged.append((record, refused))
+                return None
         handler = self.spec.handlers.get(event.type) or self.spec.handlers.get("*")
         if handler is None:
             return "ignored"
@@ -608,10 +623,14 @@ class Consumer:
 
     async def dead_letter(self, session: AsyncSession, record: ConsumerRecord, *,
                           event_id: str | None, reason: str, attempts: int,
-                          parked_behind: int | None = None) -> int | None:
+                          parked_behind: int | None = None, holds_key: bool = True) -> int | None:
         """Record the dead letter (and publish it to `<topic>.dlq` through the outbox); return
         its id. Cannot fail for the record's sake: in its own savepoint, and if the full record
-        cannot be stored (bytes PostgreSQL refuses), a minimal one keyed by position is."""
+        cannot be stored (bytes PostgreSQL refuses), a minimal one keyed by position is.
+        `holds_key` false: stored without its Kafka key, so later events of the key never wait
+        behind it (an inauthentic record)."""
+        if not holds_key:
+            record = replace(record, key=None)
         try:
             async with session.begin_nested():
                 return await self._dead_letter(session, record, event_id=event_id,

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The sandbox signing key: public in the repository, so trusted by disbursement in dev mode only.
+SANDBOX_KEY_FILE = Path(__file__).with_name("sandbox-signing-key.private.jwk.json")
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"BANK_PARTNER_{name}", default)
@@ -29,6 +32,8 @@ class PartnerConfig:
     health_port: int | None = None
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 500
+    # The private Ed25519 JWK every status is signed with (its `kid` registered with Every Door).
+    signing_key_file: Path = SANDBOX_KEY_FILE
 
     def __post_init__(self) -> None:
         if not (0 <= self.reject_rate <= 1 and 0 <= self.fail_rate <= 1
@@ -60,4 +65,5 @@ class PartnerConfig:
             health_port=int(port) if port else None,
             session_timeout_ms=int(_env("SESSION_TIMEOUT_MS", "6000")),
             heartbeat_interval_ms=int(_env("HEARTBEAT_INTERVAL_MS", "500")),
+            signing_key_file=Path(_env("SIGNING_KEY_FILE", str(SANDBOX_KEY_FILE))),
         )

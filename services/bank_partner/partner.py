@@ -3,7 +3,8 @@
 Contract (services/disbursement/events.py, docs/bank-partner.md):
 - read `disbursement.instruction.issued.v1` from `disbursement.instructions.<partner>`;
 - answer `bank.instruction.status.v1` on `disbursement.status.<partner>`, key = the household id
-  from the instruction's key, so every status of one instruction stays in order on one partition;
+  from the instruction's key, so every status of one instruction stays in order on one partition,
+  each signed with the partner's key (`ev_signature`, a JWS; services/bank_partner/signing.py);
 - accepted|rejected first, then settled|failed, then (loans) repayment_received.
 
 Idempotency: the instruction id is the key of the local state. An instruction seen again (a
@@ -33,6 +34,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from services.bank_partner.config import PartnerConfig
+from services.bank_partner.signing import SigningKey, sign_status
 from services.disbursement import events
 from shared.envelope import Envelope, EnvelopeError
 
@@ -108,6 +110,8 @@ class Partner:
 
     def __init__(self, config: PartnerConfig) -> None:
         self.config = config
+        # Read at construction: a partner without a usable key never starts answering.
+        self.signing_key = SigningKey.load(config.signing_key_file)
         self.state = State()
         self.counts: dict[str, int] = {}
         self.consumer: AIOKafkaConsumer | None = None
@@ -264,8 +268,11 @@ class Partner:
         topic = events.status_topic(self.config.partner)
         for _ in range(5):
             await self._topic_as_believed(topic)
-            futures = [await self.producer.send(topic, value=e.value(), key=e.key,
-                                                headers=e.headers()) for e in answers]
+            futures = []
+            for e in answers:
+                value, headers = sign_status(e, key=self.signing_key)
+                futures.append(await self.producer.send(topic, value=value, key=e.key,
+                                                        headers=headers))
             acked = await asyncio.gather(*futures)
             # A broker that restarted empty acknowledges partitions it no longer has: what
             # landed there is unreadable and goes again (disbursement drops repeats).

@@ -7,7 +7,9 @@ import copy
 from typing import Any
 
 from services.contracts.catalog import Channel, EventType, Subscription
+from services.disbursement import events as disbursement_events
 from services.disbursement.contract import _headers as cloudevents_headers
+from services.disbursement.contract import signed_headers
 
 DLQ_MESSAGE = "everydoor.dead_letter"
 # Written by shared/consumer.py on every record it dead-letters (besides the original headers).
@@ -30,7 +32,8 @@ def _ref(*parts: str) -> dict[str, str]:
 
 def message_headers(event: EventType) -> dict[str, Any]:
     """CloudEvents binary-mode headers of one event type (`ce_type` fixed, `ce_source` known)."""
-    headers = copy.deepcopy(cloudevents_headers())
+    signed = event.ce_type == disbursement_events.BANK_STATUS  # a partner's: it signs them
+    headers = copy.deepcopy(signed_headers() if signed else cloudevents_headers())
     props = headers["properties"]
     props["ce_type"] = {"type": "string", "const": event.ce_type}
     if "{" in event.source:

@@ -18,7 +18,9 @@ def document(service: str) -> dict[str, Any]:
     """`app.openapi()` of one service."""
     main = importlib.import_module(f"services.{service}.__main__")
     settings_cls = importlib.import_module(f"services.{service}.config").Settings
-    keys = {name: _DOC_KEY for name in settings_cls.secret_fields}
+    keys: dict[str, object] = {name: _DOC_KEY for name in settings_cls.secret_fields}
+    if "allow_sandbox_partner_key" in settings_cls.model_fields:  # no partner key is read either
+        keys["allow_sandbox_partner_key"] = True
     settings = settings_cls(platform=PlatformSettings(everydoor_jwt_secret=_DOC_KEY,
                                                       everydoor_dev_mode=False), **keys)
     return create_app(main.spec(settings)).openapi()

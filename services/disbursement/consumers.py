@@ -7,6 +7,7 @@ from typing import Any
 
 from services.disbursement import events
 from services.disbursement.handlers import Service, inbound, service_of
+from services.disbursement.signatures import PartnerKeys
 from services.eligibility import events as eligibility_events
 from services.supervision import events as supervision_events
 from shared.consumer import BatchContext, ConsumerSpec, EventContext, Handler
@@ -31,8 +32,12 @@ def _bind_batch(rt: Runtime, fn: Callable[[Service, BatchContext], Awaitable[Non
 
 def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
     """Disbursement's consumer groups: upstream facts (the projection set-based), and the
-    partners' statuses."""
-    partners = rt.settings.partners  # type: ignore[attr-defined]
+    partners' statuses (each verified against its partner's keys first)."""
+    settings = rt.settings
+    partners = settings.partners  # type: ignore[attr-defined]
+    # Parsed once here, at start-up: a key set that cannot be used stops the service.
+    keys = PartnerKeys.load(settings.partner_key_files(),  # type: ignore[attr-defined]
+                            allow_sandbox=settings.sandbox_partner_key_trusted)  # type: ignore[attr-defined]
     eligibility = _bind_batch(rt, inbound.on_eligibility)  # one function: one run per batch
     return [
         ConsumerSpec(name="upstream", topics=[eligibility_events.TOPIC, supervision_events.TOPIC],
@@ -50,7 +55,9 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
                              _bind(rt, inbound.on_hold_released),
                              supervision_events.HoldReleasedV1),
                      }),
+        # Nothing from a partner is applied unless signed by one of its keys.
         ConsumerSpec(name="bank-status", topics=[events.status_topic(p) for p in partners],
+                     authenticate=keys.verify,
                      handlers={events.BANK_STATUS: Handler(_bind(rt, inbound.on_bank_status),
                                                            events.BankInstructionStatusV1)}),
     ]

@@ -47,6 +47,19 @@ def _headers() -> dict[str, Any]:
             "properties": fields}
 
 
+def signed_headers() -> dict[str, Any]:
+    """Headers of a partner's status: the CloudEvents ones plus its signature (required)."""
+    headers = _headers()
+    headers["properties"][events.SIGNATURE_HEADER] = {
+        "type": "string", "description":
+            f"compact JWS ({events.SIGNATURE_ALGORITHM}, Ed25519; protected header `kid` = the "
+            "partner's registered key id) whose payload is the JSON object {ce_id, ce_type, "
+            "ce_source, value_sha256: hex SHA-256 of the exact record value bytes}; an unsigned "
+            "or unverifiable status is dead-lettered, never applied (docs/bank-partner.md)"}
+    headers["required"] = [*headers["required"], events.SIGNATURE_HEADER]
+    return headers
+
+
 def asyncapi() -> dict[str, Any]:
     """AsyncAPI 3.0 document of `disbursement.instructions.{partner}` and `disbursement.status.{partner}`."""
     partner_param = {"partner": {"description": "the bank partner's code, e.g. `vbsp` (Bank for "
@@ -96,7 +109,7 @@ def asyncapi() -> dict[str, Any]:
                     "bindings": {"kafka": {"key": key}}},
                 "instructionStatus": {
                     "name": events.BANK_STATUS, "title": "Instruction status",
-                    "headers": _headers(), "payload": {"$ref": f"./schemas/{events.BANK_STATUS}.json"},
+                    "headers": signed_headers(), "payload": {"$ref": f"./schemas/{events.BANK_STATUS}.json"},
                     "bindings": {"kafka": {"key": key}}},
             },
         },

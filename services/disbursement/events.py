@@ -5,6 +5,7 @@ Bank-facing messages never carry a national ID: only a beneficiary reference and
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Literal
 
@@ -36,6 +37,21 @@ def instructions_topic(partner: str) -> str:
 def status_topic(partner: str) -> str:
     """Topic a bank partner publishes instruction statuses on."""
     return f"disbursement.status.{partner}"
+
+
+# A partner signs every status (docs/bank-partner.md, "Signed statuses"): a compact JWS, EdDSA
+# (Ed25519), key id in its protected `kid` header, carried in this Kafka header; its payload is
+# `status_signature_claims` of the record as sent.
+SIGNATURE_HEADER = "ev_signature"
+SIGNATURE_ALGORITHM = "EdDSA"
+
+
+def status_signature_claims(*, ce_id: str, ce_type: str, ce_source: str,
+                            value: bytes) -> dict[str, str]:
+    """What a status signature's payload says: the CloudEvents identity of the record and the
+    SHA-256 (hex) of its exact value bytes."""
+    return {"ce_id": ce_id, "ce_type": ce_type, "ce_source": ce_source,
+            "value_sha256": hashlib.sha256(value).hexdigest()}
 
 
 class _Event(BaseModel):

@@ -14,14 +14,19 @@ from shared.settings import PlatformSettings
 PRODUCTION = PlatformSettings(everydoor_dev_mode=False, everydoor_jwt_secret="j" * 40)
 
 
+# Disbursement also needs each partner's status keys outside dev mode (tests/disbursement).
+OTHERWISE_COMPLETE = {DisbursementSettings: {"partner_keys": {"vbsp": "vbsp.jwks.json"}}}
+
+
 @pytest.mark.parametrize(("cls", "field"), [(SupervisionSettings, "rate_limit_key"),
                                             (DisbursementSettings, "beneficiary_reference_key")])
 def test_dev_keys_are_refused_outside_dev_mode_and_real_ones_accepted(cls, field):
+    rest = OTHERWISE_COMPLETE.get(cls, {})
     with pytest.raises(ValidationError, match=field.upper()):
-        cls(platform=PRODUCTION)
+        cls(platform=PRODUCTION, **rest)
     with pytest.raises(ValidationError):
-        cls(platform=PRODUCTION, **{field: "CHANGE_ME"})
-    assert getattr(cls(platform=PRODUCTION, **{field: "x" * 32}), field) == "x" * 32
+        cls(platform=PRODUCTION, **rest, **{field: "CHANGE_ME"})
+    assert getattr(cls(platform=PRODUCTION, **rest, **{field: "x" * 32}), field) == "x" * 32
     assert getattr(cls(), field).startswith("everydoor-dev-")  # dev mode: the shipped key is fine
 
 

@@ -6,6 +6,7 @@ messages; eligibility facts are published on the real `eligibility.decisions` to
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import tempfile
 import uuid
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
 
 from services.bank_partner.config import PartnerConfig
 from services.bank_partner.partner import Partner
+from services.bank_partner.signing import SigningKey
 from services.disbursement.__main__ import spec
-from services.disbursement.config import PROGRAMMES_FILE, Settings
+from services.disbursement.config import PROGRAMMES_FILE, SANDBOX_PARTNER_KEYS_FILE, Settings
 from services.eligibility import events as eligibility_events
 from shared.envelope import Envelope
 from tests.support.apps import RunningService, auth, running, unique_prefix
@@ -53,6 +57,26 @@ def test_settings(partner: str, **kw: object) -> Settings:
                     consumer_group_prefix=unique_prefix(), consumer_session_timeout_ms=2000,
                     consumer_heartbeat_interval_ms=300, relay_poll_interval_s=0.05,
                     dispatch_interval_s=0.2, **kw)
+
+
+def new_signing_key(kid: str) -> SigningKey:
+    """A fresh Ed25519 key, as a partner would generate one."""
+    return SigningKey(kid=kid, key=Ed25519PrivateKey.generate())
+
+
+# The partner's next key, registered next to the sandbox key (a rotation in progress).
+ROTATED_KEY = new_signing_key("rotated-2026-07")
+
+
+def partner_keys_file(*keys: SigningKey, sandbox: bool = True) -> Path:
+    """A JWKS file: the public halves of `keys`, after the sandbox public key (`sandbox`)."""
+    jwks = json.loads(SANDBOX_PARTNER_KEYS_FILE.read_text(encoding="utf-8"))
+    jwks["keys"] = jwks["keys"] if sandbox else []
+    jwks["keys"] += [{**json.loads(OKPAlgorithm.to_jwk(k.key.public_key())), "kid": k.kid}
+                     for k in keys]
+    path = Path(tempfile.mkdtemp(prefix="disb-keys-")) / "partner.jwks.json"
+    path.write_text(json.dumps(jwks), encoding="utf-8")
+    return path
 
 
 def partner_config(partner: str, bootstrap: str, **kw: object) -> PartnerConfig:
@@ -147,7 +171,8 @@ async def publish_eligibility(bootstrap: str, *, household_id: str, commune: str
 async def stack(servers):
     """Disbursement in-process with a fresh partner name, and the reference partner answering."""
     partner = f"t{uuid.uuid4().hex[:8]}"
-    async with running(spec(test_settings(partner))) as service:
+    keys = {partner: partner_keys_file(ROTATED_KEY)}
+    async with running(spec(test_settings(partner, partner_keys=keys))) as service:
         reference = Partner(partner_config(partner, servers.bootstrap_servers))
         stop = asyncio.Event()
         task = asyncio.create_task(reference.run(stop))

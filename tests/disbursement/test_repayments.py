@@ -1,10 +1,10 @@
 """Loan repayments count once: a partner that re-sends one under a new event id (after a crash)
-does not inflate what the household has repaid."""
+does not inflate what the household has repaid; an unsigned one does not count at all."""
 
 from __future__ import annotations
 
 from tests.disbursement.conftest import Stack, new_commune
-from tests.disbursement.test_statuses import send_status
+from tests.disbursement.test_statuses import refused, send_status
 from tests.support.apps import auth
 from tests.support.wait import eventually
 
@@ -57,3 +57,28 @@ async def test_a_repayment_sent_again_with_a_new_event_id_is_counted_once(stack:
         message="the new repayment recorded")
     assert loan["repaid_vnd"] == 650_000
     assert [p["bank_reference"] for p in loan["repayments"]].count(first["bank_reference"]) == 1
+
+
+async def test_an_unsigned_repayment_is_dead_lettered_and_not_counted(stack: Stack):
+    commune = new_commune()
+    officer = auth("commune_officer", commune)
+    household, instruction_id = await settled_loan(stack, commune)
+
+    async def loan_where(check) -> dict | None:  # noqa: ANN001 - a predicate on the loan
+        r = await stack.client.get(f"/v1/loans/{instruction_id}", headers=officer)
+        return r.json() if r.status_code == 200 and check(r.json()) else None
+
+    loan = await eventually(lambda: loan_where(lambda x: len(x["repayments"]) == 2),
+                            message="the partner's two repayments recorded")
+    forged = await send_status(stack, household_id=household, instruction_id=instruction_id,
+                               status="repayment_received", amount_vnd=50_000_000,
+                               bank_reference="FORGED-1", signed=False)
+    assert (await refused(stack, forged))["reason"].startswith("unsigned bank status")
+    # a signed repayment sent after it, on the same partition, is counted: the forged one was not
+    await send_status(stack, household_id=household, instruction_id=instruction_id,
+                      status="repayment_received", amount_vnd=100_000,
+                      bank_reference=f"{stack.partner.upper()}-SIGNED")
+    after = await eventually(lambda: loan_where(lambda x: len(x["repayments"]) == 3),
+                             message="the signed repayment recorded")
+    assert after["repaid_vnd"] == loan["repaid_vnd"] + 100_000
+    assert "FORGED-1" not in {p["bank_reference"] for p in after["repayments"]}

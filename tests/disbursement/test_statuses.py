@@ -1,4 +1,5 @@
-"""A partner's status messages: duplicates are no-ops, out-of-order and illegal steps are
+"""A partner's status messages: only signed ones count (unsigned or wrongly signed ones are
+dead-lettered, never applied); duplicates are no-ops, out-of-order and illegal steps are
 dead-lettered with the reason and never applied; reconciliation shows the mismatches."""
 
 from __future__ import annotations
@@ -6,21 +7,29 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from services.bank_partner.signing import SigningKey, sandbox_key, sign_status
 from services.disbursement import events
 from shared.envelope import Envelope
-from tests.disbursement.conftest import Stack, admin, new_commune
+from tests.disbursement.conftest import ROTATED_KEY, Stack, admin, new_commune, new_signing_key
 from tests.support.apps import auth
-from tests.support.kafka import produce_event
+from tests.support.kafka import produce
 from tests.support.wait import eventually
 
 
-async def send_status(stack: Stack, *, household_id: str, **data: object) -> str:
-    """Publish a status as a (misbehaving) partner would; return its event id."""
+async def send_status(stack: Stack, *, household_id: str, key: SigningKey | None = None,
+                      event_id: str | None = None, signed: bool = True, **data: object) -> str:
+    """Publish a status as a (misbehaving) partner would, signed with `key` (the sandbox key
+    unless given; `signed=False`: no signature at all); return its event id."""
     payload = events.BankInstructionStatusV1.model_validate(
         {"occurred_at": datetime.now(UTC), **data}).model_dump(mode="json", exclude_none=True)
     env = Envelope(type=events.BANK_STATUS, source=f"/partners/{stack.partner}",
-                   subject=household_id, data=payload)
-    await produce_event(stack.bootstrap, events.status_topic(stack.partner), env)
+                   subject=household_id, data=payload, **({"id": event_id} if event_id else {}))
+    if signed:
+        value, headers = sign_status(env, key=key or sandbox_key())
+    else:
+        value, headers = env.value(), env.headers()
+    await produce(stack.bootstrap, events.status_topic(stack.partner), value=value,
+                  headers=headers, key=env.key)
     return env.id
 
 
@@ -32,6 +41,19 @@ async def dead_letter(stack: Stack, event_id: str) -> dict:
         return next((d for d in r.json() if d["event_id"] == event_id), None)
 
     return await eventually(find, message=f"dead letter {event_id}")
+
+
+async def refused(stack: Stack, event_id: str) -> dict:
+    """Wait for the dead letter of a status refused as not authentic (kept by its position: its
+    claimed id is not trusted), found by the `ce_id` it claimed."""
+
+    async def find() -> dict | None:
+        r = await stack.client.get("/v1/ops/dead-letters", headers=admin())
+        return next((d for d in r.json() if d["headers"].get("ce_id") == event_id), None)
+
+    letter = await eventually(find, message=f"refused status {event_id}")
+    assert letter["event_id"] != event_id
+    return letter
 
 
 async def livelihood(stack: Stack, commune: str, *, purpose: str = "Máy cày mini",
@@ -138,3 +160,51 @@ async def test_a_status_for_an_unknown_instruction_or_a_different_amount_is_a_mi
     r = await stack.client.get(f"/v1/reconciliation?commune_code={commune}&format=csv",
                                headers=auth("commune_officer", commune))
     assert "status,reversed,1,8000000,8000000" in r.text
+
+
+async def test_an_unsigned_reversal_is_dead_lettered_and_changes_nothing(stack: Stack):
+    commune = new_commune()
+    household, application_id, instruction_id = await livelihood(stack, commune)
+    settled = await stack.instruction_status(application_id, commune, "settled")
+
+    # anyone with write access to the topic: a reversal (a legal next step), unsigned
+    forged = await send_status(stack, household_id=household, instruction_id=instruction_id,
+                               status="reversed", signed=False)
+    letter = await refused(stack, forged)
+    assert letter["reason"] == "unsigned bank status (no ev_signature header)"
+    assert letter["parked_behind"] is None
+    app = await stack.application(application_id, commune)
+    assert app["instruction"]["status"] == "settled"
+    assert app["instruction"]["history"] == settled["instruction"]["history"]
+
+    # the same status, signed, under the same id: the forgery neither took its id in the inbox
+    # nor holds the household's key, so the genuine one is applied
+    await send_status(stack, household_id=household, instruction_id=instruction_id,
+                      status="reversed", event_id=forged, reason_code="paid_to_wrong_account")
+    await stack.instruction_status(application_id, commune, "reversed")
+
+
+async def test_a_status_signed_with_another_key_is_dead_lettered_and_the_next_key_verifies(
+        stack: Stack):
+    commune = new_commune()
+    household, application_id, instruction_id = await livelihood(stack, commune)
+    settled = await stack.instruction_status(application_id, commune, "settled")
+
+    # a key the partner never registered, posing under the sandbox key's id ...
+    impostor = new_signing_key(sandbox_key().kid)
+    wrong = await send_status(stack, household_id=household, instruction_id=instruction_id,
+                              status="reversed", key=impostor)
+    letter = await refused(stack, wrong)
+    assert letter["reason"].startswith(f"signature does not verify for key {impostor.kid}")
+    # ... or under its own id
+    unknown = await send_status(stack, household_id=household, instruction_id=instruction_id,
+                                status="reversed", key=new_signing_key("vbsp-2099-01"))
+    letter = await refused(stack, unknown)
+    assert letter["reason"].startswith("bank status signed with unknown key 'vbsp-2099-01'")
+    app = await stack.application(application_id, commune)
+    assert app["instruction"]["history"] == settled["instruction"]["history"]
+
+    # the partner's next key, registered next to the current one (rotation): applied
+    await send_status(stack, household_id=household, instruction_id=instruction_id,
+                      status="reversed", key=ROTATED_KEY, reason_code="paid_to_wrong_account")
+    await stack.instruction_status(application_id, commune, "reversed")
