@@ -176,6 +176,7 @@ async def main(n: int, concurrency: int, projection: int) -> None:
                              log_path=HOME / "disbursement.log")
     partner = ServiceProcess(name="bank_partner", module="services.bank_partner", port=None,
                              env=env | {"BANK_PARTNER_SETTLE_DELAY_S": "0",
+                                        "BANK_PARTNER_SANDBOX": "true",
                                         "BANK_PARTNER_STATE_FILE": str(HOME / "partner.json")},
                              log_path=HOME / "partner.log")
     alone = None

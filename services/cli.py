@@ -39,6 +39,7 @@ def bank_partner_process(*, env: dict[str, str], home: Path,
     return ServiceProcess(
         name="bank_partner", module="services.bank_partner", port=port,
         env={**env, "BANK_PARTNER_HEALTH_PORT": str(port), "BANK_PARTNER_REPAYMENTS": "1",
+             "BANK_PARTNER_SANDBOX": "true",
              "BANK_PARTNER_STATE_FILE": str(home / "bank_partner.json")},
         log_path=home / "logs" / "bank_partner.log")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 from services.bank_partner.config import PartnerConfig
 from services.bank_partner.partner import Partner
@@ -26,7 +27,15 @@ async def main(config: PartnerConfig) -> None:
             await server.wait_closed()
 
 
+REFUSAL = ("the reference partner is a sandbox bank (it settles every instruction by itself and "
+           "signs with a public key): set BANK_PARTNER_SANDBOX=true to run it, never where real "
+           "money moves")
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main(PartnerConfig.from_env()))
+    config = PartnerConfig.from_env()
+    if not config.sandbox:
+        sys.exit(REFUSAL)
+    asyncio.run(main(config))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +23,8 @@ from services.disbursement import contract, events
 from shared.infra import free_port
 from shared.processes import ServiceProcess
 from tests.support.wait import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PARTNER_DIR = Path(__file__).resolve().parents[2] / "services" / "bank_partner"
 ALLOWED = {"aiokafka", "jwt", "services.disbursement.events", "shared.envelope"}
@@ -58,7 +62,14 @@ async def test_the_reference_partner_runs_as_a_process_and_stops_on_sigterm(serv
     port = free_port()
     home = Path(tempfile.mkdtemp(prefix="partner-"))
     partner = f"s{uuid.uuid4().hex[:8]}"
+    env = {"PATH": os.environ["PATH"], "KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers}
+    refused = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "services.bank_partner"], env=env,
+        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert refused.returncode != 0 and "BANK_PARTNER_SANDBOX=true" in refused.stderr, (
+        "a fake bank must not start without the sandbox flag")
     proc = ServiceProcess(name="bank_partner", module="services.bank_partner", port=None, env={
+        "BANK_PARTNER_SANDBOX": "true",
         "BANK_PARTNER_NAME": partner, "BANK_PARTNER_HEALTH_PORT": str(port),
         "BANK_PARTNER_STATE_FILE": str(home / "state.json"),
         "BANK_PARTNER_SESSION_TIMEOUT_MS": "2000", "BANK_PARTNER_HEARTBEAT_INTERVAL_MS": "300",

@@ -14,6 +14,9 @@ from tests.platform.manifests import TEST_SECRET, compose_config
 def compose() -> dict[str, Any]:
     """Anchors merged, variables substituted, validated by docker-compose itself."""
     result = compose_config({"PATH": "/usr/local/bin:/usr/bin:/bin",
-                             "EVERYDOOR_JWT_SECRET": TEST_SECRET})
+                             "EVERYDOOR_JWT_SECRET": TEST_SECRET,
+                             "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET + "-ref",
+                             "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET + "-rate",
+                             "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true"})
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)

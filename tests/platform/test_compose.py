@@ -19,6 +19,7 @@ from shared.processes import SERVICES
 from tests.platform.manifests import (
     INIT_SQL,
     ROOT,
+    TEST_SECRET,
     compose_config,
     created_databases,
     ports,
@@ -171,7 +172,19 @@ def test_traces_go_from_the_services_through_the_collector_to_jaeger(compose):
     assert "jaeger" in services
 
 
-def test_the_compose_file_refuses_to_run_without_a_signing_key():
-    result = compose_config({"PATH": "/usr/local/bin:/usr/bin:/bin"})
+@pytest.mark.parametrize("key", ["EVERYDOOR_JWT_SECRET", "SUPERVISION_RATE_LIMIT_KEY",
+                                 "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY"])
+def test_the_compose_file_refuses_to_run_without_each_secret_key(key):
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "EVERYDOOR_JWT_SECRET": TEST_SECRET,
+           "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET, "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY":
+           TEST_SECRET}
+    del env[key]  # no shipped fallback: a forgotten key stops `up`, it is not a public default
+    result = compose_config(env)
     assert result.returncode != 0
-    assert "EVERYDOOR_JWT_SECRET" in result.stderr
+    assert key in result.stderr
+
+
+def test_the_reference_partner_is_a_sandbox_profile(compose):
+    partner = compose["services"]["bank-partner"]
+    assert partner.get("profiles") == ["sandbox"], "production `up` must not start a fake bank"
+    assert env_of(partner)["BANK_PARTNER_SANDBOX"] == "true"

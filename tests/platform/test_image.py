@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.platform.manifests import K8S, ROOT, k8s_documents
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 PROCESSES = [f"services.{name}" for name in SERVICES] + ["services.bank_partner"]
+SANDBOX = K8S / "sandbox"
 
 
 def runnable(module: str) -> bool:
@@ -99,10 +101,31 @@ def test_k8s_kustomization_lists_every_manifest():
     listed = set(kustomization["resources"])
     present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == present
+    sandbox = yaml.safe_load((SANDBOX / "kustomization.yaml").read_text())
+    assert set(sandbox["resources"]) == {"../", "bank-partner.yaml"}
+
+
+def test_k8s_production_base_has_no_fake_bank_and_the_sandbox_overlay_adds_it():
+    base = {(doc["kind"], doc["metadata"]["name"]) for _, doc in k8s_documents()}
+    assert ("Deployment", "bank-partner") not in base
+    partner = next(yaml.safe_load_all((SANDBOX / "bank-partner.yaml").read_text()))
+    env = {e["name"]: e.get("value") for e in
+           partner["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BANK_PARTNER_SANDBOX"] == "true"
+    objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
+    config = objects[("ConfigMap", "everydoor-config")]["data"]
+    assert "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY" not in config
+    assert json.loads(config["DISBURSEMENT_PARTNER_KEYS"])["vbsp"].startswith(
+        "/etc/everydoor/partner-keys/")
+    patch = yaml.safe_load(yaml.safe_load((SANDBOX / "kustomization.yaml").read_text())[
+        "patches"][0]["patch"])
+    assert patch["data"]["DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY"] == "true"
 
 
 def test_k8s_deployments_run_existing_modules_with_probes_and_config():
-    docs = k8s_documents()
+    partner = SANDBOX / "bank-partner.yaml"
+    docs = k8s_documents() + [(partner, doc) for doc in yaml.safe_load_all(partner.read_text())
+                              if doc]
     by_kind: dict[str, dict[str, dict]] = {}
     for _, doc in docs:
         by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
