@@ -300,6 +300,64 @@ def upgrade_platform_tables_v3(bind: sa.Connection) -> None:
         bind.execute(sa.text(statement))
 
 
+# History is written once: a trigger refuses UPDATE, DELETE and TRUNCATE on history tables for
+# every role (the service's own included, superusers too), so a compromised or buggy service
+# cannot rewrite who did what. The outbox's events are immutable as well: only its delivery
+# bookkeeping changes, and only sent rows may be deleted (retention).
+APPEND_ONLY_FUNCTIONS = (
+    """CREATE OR REPLACE FUNCTION everydoor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+    END $$""",
+    """CREATE OR REPLACE FUNCTION everydoor_outbox_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'DELETE' THEN
+        IF OLD.sent_at IS NULL OR OLD.parked_at IS NOT NULL THEN
+          RAISE EXCEPTION 'outbox row % is not delivered: DELETE refused', OLD.id
+            USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN OLD;
+      END IF;
+      IF (NEW.id, NEW.event_id, NEW.topic, NEW.key, NEW.type, NEW.subject, NEW.correlation_id,
+          NEW.causation_id, NEW.traceparent, NEW.tracestate, NEW.headers, NEW.value,
+          NEW.created_at) IS DISTINCT FROM
+         (OLD.id, OLD.event_id, OLD.topic, OLD.key, OLD.type, OLD.subject, OLD.correlation_id,
+          OLD.causation_id, OLD.traceparent, OLD.tracestate, OLD.headers, OLD.value,
+          OLD.created_at) THEN
+        RAISE EXCEPTION 'outbox row % is an event: only its delivery state may change', OLD.id
+          USING ERRCODE = 'insufficient_privilege';
+      END IF;
+      RETURN NEW;
+    END $$""",
+)
+
+
+def make_append_only(bind: sa.Connection, *tables: str) -> None:
+    """Migration helper: history `tables` refuse UPDATE, DELETE and TRUNCATE; the outbox keeps
+    its events immutable (delivery columns aside) and deletable only once sent. Idempotent."""
+    for statement in APPEND_ONLY_FUNCTIONS:
+        bind.execute(sa.text(statement))
+    for table in tables:
+        bind.execute(sa.text(f"DROP TRIGGER IF EXISTS append_only ON {table}"))
+        bind.execute(sa.text(f"CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON {table} "
+                             "FOR EACH ROW EXECUTE FUNCTION everydoor_append_only()"))
+        bind.execute(sa.text(f"DROP TRIGGER IF EXISTS append_only_truncate ON {table}"))
+        bind.execute(sa.text(f"CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON {table} "
+                             "FOR EACH STATEMENT EXECUTE FUNCTION everydoor_append_only()"))
+    bind.execute(sa.text("DROP TRIGGER IF EXISTS outbox_guard ON outbox"))
+    bind.execute(sa.text("CREATE TRIGGER outbox_guard BEFORE UPDATE OR DELETE ON outbox "
+                         "FOR EACH ROW EXECUTE FUNCTION everydoor_outbox_guard()"))
+
+
+def drop_append_only(bind: sa.Connection, *tables: str) -> None:
+    """Migration helper: undo `make_append_only`."""
+    for table in tables:
+        bind.execute(sa.text(f"DROP TRIGGER IF EXISTS append_only ON {table}"))
+        bind.execute(sa.text(f"DROP TRIGGER IF EXISTS append_only_truncate ON {table}"))
+    bind.execute(sa.text("DROP TRIGGER IF EXISTS outbox_guard ON outbox"))
+
+
 def upgrade_platform_tables(bind: sa.Connection) -> None:
     """Migration helper (0002 of every service): parked outbox rows, infallible dead letters and
     per-key parking. Idempotent: a database created by 0001 with today's definitions has them."""

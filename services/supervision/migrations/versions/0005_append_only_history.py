@@ -1,0 +1,26 @@
+"""History is append-only: complaint_history, timeline_entry refuse UPDATE, DELETE and TRUNCATE (a trigger, for every
+role); the outbox's events are immutable and only sent rows may be deleted.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02
+"""
+
+from alembic import op
+
+from shared.db import drop_append_only, make_append_only
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+HISTORY = ('complaint_history', 'timeline_entry')
+
+
+def upgrade() -> None:
+    make_append_only(op.get_bind(), *HISTORY)
+
+
+def downgrade() -> None:
+    drop_append_only(op.get_bind(), *HISTORY)
