@@ -2,8 +2,8 @@
 
 Contract (services/disbursement/events.py, docs/bank-partner.md):
 - read `disbursement.instruction.issued.v1` from `disbursement.instructions.<partner>`;
-- answer `bank.instruction.status.v1` on `disbursement.status.<partner>`, key = the household id
-  from the instruction's key, so every status of one instruction stays in order on one partition,
+- answer `bank.instruction.status.v1` on `disbursement.status.<partner>`, key = the instruction's
+  key (its instruction id), so every status of one instruction stays in order on one partition,
   each signed with the partner's key (`ev_signature`, a JWS; services/bank_partner/signing.py);
 - accepted|rejected first, then settled|failed, then (loans) repayment_received.
 
@@ -47,7 +47,7 @@ class Pending:
     """An accepted instruction waiting for its settlement (or failure)."""
 
     instruction_id: str
-    household_id: str | None
+    key: str | None  # the instruction's record key (its instruction id): the statuses' key
     amount_vnd: int
     outcome: str  # "settled" | "failed"
     due_at: float
@@ -56,6 +56,14 @@ class Pending:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+
+
+def _renamed(pending: dict[str, Any]) -> dict[str, Any]:
+    """A state file saved before statuses were keyed by instruction: `household_id` → `key`."""
+    if "household_id" in pending:
+        pending = {k: v for k, v in pending.items() if k != "household_id"} | {
+            "key": pending.get("instruction_id")}
+    return pending
 
 
 @dataclass
@@ -78,7 +86,7 @@ class State:
     def load(cls, raw: dict[str, Any]) -> State:
         """Back from the state file."""
         return cls(done=dict(raw.get("done", {})),
-                   pending={k: Pending(**v) for k, v in raw.get("pending", {}).items()})
+                   pending={k: Pending(**_renamed(v)) for k, v in raw.get("pending", {}).items()})
 
 
 def decide(config: PartnerConfig, instruction: events.InstructionIssuedV1) -> str:
@@ -197,20 +205,20 @@ class Partner:
         if self.state.seen(instruction.instruction_id):
             self._count("redelivery_ignored")
             return []
-        household = record.key.decode() if record.key else env.subject
+        key = record.key.decode() if record.key else env.subject  # the instruction id
         outcome = decide(self.config, instruction)
         if outcome == "rejected":
             self.state.done[instruction.instruction_id] = "rejected"
-            return [self.status(instruction.instruction_id, household, "rejected", cause=env,
+            return [self.status(instruction.instruction_id, key, "rejected", cause=env,
                                 reason_code="beneficiary_not_verified")]
         self.state.pending[instruction.instruction_id] = Pending(
-            instruction_id=instruction.instruction_id, household_id=household,
+            instruction_id=instruction.instruction_id, key=key,
             amount_vnd=instruction.amount_vnd, outcome=outcome,
             due_at=time.time() + self.config.accept_delay_s + self.config.settle_delay_s,
             term_months=instruction.term_months, annual_rate_pct=instruction.annual_rate_pct,
             correlation_id=env.correlation_id or env.id, causation_id=env.id,
             traceparent=env.traceparent)
-        return [self.status(instruction.instruction_id, household, "accepted", cause=env,
+        return [self.status(instruction.instruction_id, key, "accepted", cause=env,
                             bank_ref=bank_reference(self.config.partner,
                                                     instruction.instruction_id))]
 
@@ -224,16 +232,16 @@ class Partner:
                              traceparent=p.traceparent)
             ref = bank_reference(self.config.partner, p.instruction_id)
             if p.outcome == "failed":
-                out.append(self.status(p.instruction_id, p.household_id, "failed", cause=cause,
+                out.append(self.status(p.instruction_id, p.key, "failed", cause=cause,
                                        bank_ref=ref, reason_code="payee_absent_at_transaction_point"))
             else:
-                out.append(self.status(p.instruction_id, p.household_id, "settled", cause=cause,
+                out.append(self.status(p.instruction_id, p.key, "settled", cause=cause,
                                        bank_ref=ref, amount_vnd=p.amount_vnd))
                 if p.term_months and p.annual_rate_pct:
                     interest = round(p.amount_vnd * p.annual_rate_pct / 100 / 12)
                     for n in range(1, min(self.config.repayments, p.term_months) + 1):
                         out.append(self.status(
-                            p.instruction_id, p.household_id, "repayment_received", cause=cause,
+                            p.instruction_id, p.key, "repayment_received", cause=cause,
                             bank_ref=bank_reference(self.config.partner, p.instruction_id,
                                                     f"/repayment/{n}"),
                             amount_vnd=interest))
@@ -241,7 +249,7 @@ class Partner:
             del self.state.pending[p.instruction_id]
         return out
 
-    def status(self, instruction_id: str, household_id: str | None, status: str, *,
+    def status(self, instruction_id: str, key: str | None, status: str, *,
                cause: Envelope, bank_ref: str | None = None, amount_vnd: int | None = None,
                reason_code: str | None = None) -> Envelope:
         """One `bank.instruction.status.v1` CloudEvent, caused by the instruction."""
@@ -254,7 +262,7 @@ class Partner:
         event_id = str(uuid.uuid5(STATUS_IDS, f"{self.config.partner}/{instruction_id}/{status}/"
                                               f"{bank_ref or ''}"))
         return Envelope(type=events.BANK_STATUS, source=f"/partners/{self.config.partner}",
-                        id=event_id, subject=household_id,
+                        id=event_id, subject=key,
                         data=payload.model_dump(mode="json", exclude_none=True),
                         correlation_id=cause.correlation_id or cause.id, causation_id=cause.id,
                         # The instruction's trace context travels back: the issuer's trace goes on.

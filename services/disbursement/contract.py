@@ -36,7 +36,7 @@ def _headers() -> dict[str, Any]:
         "ce_type": {"type": "string"},
         "ce_source": {"type": "string"},
         "ce_time": {"type": "string", "format": "date-time"},
-        "ce_subject": {"type": "string", "description": "the household id (also the Kafka key)"},
+        "ce_subject": {"type": "string", "description": "the instruction id (also the Kafka key)"},
         "ce_correlationid": {"type": "string"},
         "ce_causationid": {"type": "string"},
         "content-type": {"type": "string", "const": "application/json"},
@@ -64,7 +64,8 @@ def asyncapi() -> dict[str, Any]:
     """AsyncAPI 3.0 document of `disbursement.instructions.{partner}` and `disbursement.status.{partner}`."""
     partner_param = {"partner": {"description": "the bank partner's code, e.g. `vbsp` (Bank for "
                                                 "Social Policies)", "default": "vbsp"}}
-    key = {"type": "string", "description": "Kafka key: the household id"}
+    key = {"type": "string", "description": "Kafka key: the instruction id (never a household "
+                                            "id or a national ID)"}
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "Every Door bank-partner contract", "version": "1.0.0",
@@ -98,7 +99,7 @@ def asyncapi() -> dict[str, Any]:
             "sendStatuses": {
                 "action": "send", "channel": {"$ref": "#/channels/statuses"},
                 "summary": "accepted|rejected, then settled|failed, then reversed or "
-                           "repayment_received (loans); keyed by the instruction's household id.",
+                           "repayment_received (loans); keyed by the instruction's key (its id).",
                 "messages": [{"$ref": "#/channels/statuses/messages/instructionStatus"}]},
         },
         "components": {

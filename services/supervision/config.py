@@ -13,7 +13,7 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore")
 
-    secret_fields = ("rate_limit_key",)
+    secret_fields = ("rate_limit_key", "reference_key")
 
     service_name: str = "supervision"
     port: int = 8004
@@ -36,6 +36,9 @@ class Settings(ServiceSettings):
     complaint_rate_window_s: float = 600.0
     # Key of the one-way hash that stands for a client in the rate limiter (no IP is stored).
     rate_limit_key: str = "everydoor-dev-rate-limit-key"
+    # Key of the keyed hash behind the public posting references (HGD-XXXX-XXXX); changing it
+    # changes the references of postings made afterwards.
+    reference_key: str = "everydoor-dev-reference-key"
     # Take the client address from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
     # Households per `supervision.posting.approved.v1` event (~110 bytes each: 2,000 stay far

@@ -19,9 +19,11 @@ OTHERWISE_COMPLETE = {DisbursementSettings: {"partner_keys": {"vbsp": "vbsp.jwks
 
 
 @pytest.mark.parametrize(("cls", "field"), [(SupervisionSettings, "rate_limit_key"),
+                                            (SupervisionSettings, "reference_key"),
                                             (DisbursementSettings, "beneficiary_reference_key")])
 def test_dev_keys_are_refused_outside_dev_mode_and_real_ones_accepted(cls, field):
-    rest = OTHERWISE_COMPLETE.get(cls, {})
+    rest = OTHERWISE_COMPLETE.get(cls, {}) | {other: "y" * 32 for other in cls.secret_fields
+                                              if other != field}
     with pytest.raises(ValidationError, match=field.upper()):
         cls(platform=PRODUCTION, **rest)
     with pytest.raises(ValidationError):

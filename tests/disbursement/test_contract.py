@@ -104,7 +104,7 @@ def test_a_partner_restarted_from_its_last_saved_state_answers_with_the_same_eve
     config = PartnerConfig(partner="vbsp", state_file=tmp_path / "state.json", repayments=1)
     before = Partner(config)
     before.state.pending["ins-1"] = Pending(
-        instruction_id="ins-1", household_id="h-1", amount_vnd=50_000_000, outcome="settled",
+        instruction_id="ins-1", key="ins-1", amount_vnd=50_000_000, outcome="settled",
         due_at=time.time() - 1, term_months=36, annual_rate_pct=6.6, causation_id="ev-1")
     before.save_state()
     first = before.due_settlements()  # published, then the process dies before save_state()

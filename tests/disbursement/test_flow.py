@@ -51,10 +51,13 @@ async def test_a_loan_goes_from_application_to_settled_with_a_schedule(stack: St
     assert again.json()["instruction"]["instruction_id"] == instruction_id
 
     records = await collect(stack.bootstrap, f"disbursement.instructions.{stack.partner}",
-                            until=lambda rs: any(header(r, "ce_subject") == members[0] for r in rs))
-    sent = [r for r in records if header(r, "ce_subject") == members[0]]
+                            until=lambda rs: any(header(r, "ce_subject") == instruction_id
+                                                 for r in rs))
+    sent = [r for r in records if header(r, "ce_subject") == instruction_id]
     assert len({r.value for r in sent}) == 1
-    assert sent[0].key == members[0].encode()
+    # keyed by the instruction: the bank never sees the internal household id
+    assert sent[0].key == instruction_id.encode()
+    assert not any(members[0] in (r.value + (r.key or b"")).decode() for r in records)
     assert header(sent[0], "ce_type") == "disbursement.instruction.issued.v1"
     body = sent[0].value.decode()
     assert '"beneficiary_reference":"BR-' in body and "national_id" not in body

@@ -236,11 +236,17 @@ async def test_one_household_from_survey_to_settled_loan_in_one_timeline_and_tra
 
         # 7. The instruction on the partner topic (no national ID); accepted and settled.
         topic = disbursement_events.instructions_topic("vbsp")
+        def of_golden(r: Any) -> bool:
+            return json.loads(r.value).get("application_id") == aid
+
         records = await collect(system.infra.bootstrap_servers, topic, timeout=30,
-                                until=lambda rs: any(r.key == golden.encode() for r in rs))
-        instruction = next(r for r in records if r.key == golden.encode())
+                                until=lambda rs: any(of_golden(r) for r in rs))
+        instruction = next(r for r in records if of_golden(r))
         assert header(instruction, "ce_type") == disbursement_events.INSTRUCTION_ISSUED
         body = json.loads(instruction.value)
+        # keyed by the instruction: no internal household id reaches the bank
+        assert instruction.key == body["instruction_id"].encode()
+        assert golden not in instruction.value.decode() + instruction.key.decode()
         assert body["amount_vnd"] == 50_000_000 and body["programme_code"] == "VBSP-POOR-LOAN"
         assert "0080780" not in instruction.value.decode()
         settled = await eventually(lambda: _settled(o, aid), timeout=60,

@@ -17,6 +17,7 @@ def compose() -> dict[str, Any]:
                              "EVERYDOOR_JWT_SECRET": TEST_SECRET,
                              "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET + "-ref",
                              "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET + "-rate",
+                             "SUPERVISION_REFERENCE_KEY": TEST_SECRET + "-reference",
                              "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true"})
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)

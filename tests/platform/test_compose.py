@@ -173,11 +173,12 @@ def test_traces_go_from_the_services_through_the_collector_to_jaeger(compose):
 
 
 @pytest.mark.parametrize("key", ["EVERYDOOR_JWT_SECRET", "SUPERVISION_RATE_LIMIT_KEY",
+                                 "SUPERVISION_REFERENCE_KEY",
                                  "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY"])
 def test_the_compose_file_refuses_to_run_without_each_secret_key(key):
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "EVERYDOOR_JWT_SECRET": TEST_SECRET,
-           "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET, "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY":
-           TEST_SECRET}
+           "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET, "SUPERVISION_REFERENCE_KEY": TEST_SECRET,
+           "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET}
     del env[key]  # no shipped fallback: a forgotten key stops `up`, it is not a public default
     result = compose_config(env)
     assert result.returncode != 0

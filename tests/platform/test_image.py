@@ -53,7 +53,7 @@ def test_the_image_runs_as_a_non_root_user_and_ships_the_code():
 
 
 # Keys a production deployment sets (the shipped dev values are refused outside dev mode).
-PRODUCTION_KEYS = {"SUPERVISION_RATE_LIMIT_KEY": "r" * 24,
+PRODUCTION_KEYS = {"SUPERVISION_RATE_LIMIT_KEY": "r" * 24, "SUPERVISION_REFERENCE_KEY": "h" * 24,
                    "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": "b" * 24,
                    "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true"}
 

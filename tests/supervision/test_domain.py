@@ -3,6 +3,7 @@ lifecycle, answer deadlines, and a summary for every event type of every contrac
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -36,10 +37,15 @@ def test_the_window_counts_whole_working_days_after_the_opening_day():
         domain.close_after_working_days(vn(2026, 11, 26), days=0)
 
 
-def test_masked_reference_is_stable_and_reveals_nothing():
-    ref = domain.masked_reference("5f0c2d1e-0000-4000-8000-000000000001")
-    assert ref == domain.masked_reference("5f0c2d1e-0000-4000-8000-000000000001")
+def test_masked_reference_is_stable_keyed_and_reveals_nothing():
+    hid = "5f0c2d1e-0000-4000-8000-000000000001"
+    ref = domain.masked_reference(hid, key="k" * 32)
+    assert ref == domain.masked_reference(hid, key="k" * 32)
     assert ref.startswith("HGD-") and len(ref) == 13 and "5f0c" not in ref.lower()
+    # without the key, hashing candidate ids does not find the household
+    assert ref != domain.masked_reference(hid, key="another key " * 3)
+    plain = hashlib.sha256(hid.encode()).hexdigest().upper()
+    assert ref != f"HGD-{plain[:4]}-{plain[4:8]}"
 
 
 def test_approval_needs_every_complaint_settled_or_carried_over():

@@ -147,8 +147,10 @@ async def send(session: AsyncSession, svc: Service, row: Any, *, causation: Enve
         return await set_status(session, svc, row, status="on_hold", source="hold", actor=actor,
                                 causation=causation,
                                 reason="a complaint hold is active for this household")
+    # Keyed by the instruction id: a bank sees no internal household id (the beneficiary
+    # reference is a keyed hash), and one instruction's messages stay in order.
     await svc.emit(session, events.instructions_topic(row.partner), type=events.INSTRUCTION_ISSUED,
-                   data=issued_payload(row), subject=row.household_id, causation=causation)
+                   data=issued_payload(row), subject=row.id, causation=causation)
     return await set_status(session, svc, row, status="sent", source="dispatcher", actor=actor,
                             reason=f"issued to {row.partner} on disbursement.instructions."
                                    f"{row.partner}", causation=causation)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -39,9 +40,11 @@ def is_open(*, status: str, closes_at: datetime, now: datetime) -> bool:
     return status == "open" and now < closes_at
 
 
-def masked_reference(household_id: str) -> str:
-    """A short public reference for a household that reveals nothing about its members."""
-    digest = hashlib.sha256(household_id.encode()).hexdigest().upper()
+def masked_reference(household_id: str, *, key: str) -> str:
+    """A short public reference for a household that reveals nothing about it: a keyed hash
+    (HMAC-SHA-256), so nobody without the key can link a posted reference to a household id
+    seen elsewhere (a bank topic, a leaked export) by hashing candidate ids."""
+    digest = hmac.new(key.encode(), household_id.encode(), hashlib.sha256).hexdigest().upper()
     return f"HGD-{digest[:4]}-{digest[4:8]}"
 
 

@@ -70,7 +70,7 @@ async def create(session: AsyncSession, svc: Service, *, user: Principal,
         id=posting_id, commune_code=body.commune_code, province_code=province or
         rows[0].province_code, review_round=body.review_round, status="open", opens_at=opened,
         closes_at=closes_at, created_by=actor_of(user)))
-    items = [_item(posting_id, r) for r in rows]
+    items = [_item(posting_id, r, key=svc.settings.reference_key) for r in rows]
     await session.execute(sa.insert(ITEM), items)
     listed = [{"household_id": i["household_id"], "classification_id": i["classification_id"],
                "category": i["category"]} for i in items]
@@ -85,10 +85,10 @@ async def create(session: AsyncSession, svc: Service, *, user: Principal,
     return posting_id
 
 
-def _item(posting_id: str, r: Any) -> dict[str, Any]:
+def _item(posting_id: str, r: Any, *, key: str) -> dict[str, Any]:
     x = r.explanation or {}
     return {"posting_id": posting_id, "household_id": r.household_id,
-            "reference": domain.masked_reference(r.household_id),
+            "reference": domain.masked_reference(r.household_id, key=key),
             "classification_id": r.classification_id, "village": r.village,
             "head_name": r.head_name, "category": r.category,
             "previous_category": r.previous_category,
