@@ -121,10 +121,26 @@ class PlatformTables:
                      postgresql_where=sa.text("replayed_at IS NULL AND discarded_at IS NULL")),
         )
 
+        # Operator actions (republish, retry, discard, replay): who, when, why and what came of
+        # it. Kept for good: retention never prunes it.
+        self.operator_action = sa.Table(
+            "operator_action", metadata,
+            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+            sa.Column("at", sa.DateTime(timezone=True), nullable=False,
+                      server_default=sa.func.now()),
+            sa.Column("actor", sa.Text, nullable=False),
+            sa.Column("role", sa.Text, nullable=False),
+            sa.Column("action", sa.Text, nullable=False),
+            sa.Column("target", sa.Text, nullable=False),
+            sa.Column("reason", sa.Text, nullable=False),
+            sa.Column("outcome", JSONB, nullable=False),
+            sa.Column("correlation_id", sa.Text),
+        )
+
     @property
     def tables(self) -> list[sa.Table]:
-        """All three tables, for migrations."""
-        return [self.outbox, self.inbox, self.dead_letter]
+        """All platform tables, for migrations."""
+        return [self.outbox, self.inbox, self.dead_letter, self.operator_action]
 
 
 def json_text(value: Any) -> str:
@@ -356,6 +372,14 @@ def drop_append_only(bind: sa.Connection, *tables: str) -> None:
         bind.execute(sa.text(f"DROP TRIGGER IF EXISTS append_only ON {table}"))
         bind.execute(sa.text(f"DROP TRIGGER IF EXISTS append_only_truncate ON {table}"))
     bind.execute(sa.text("DROP TRIGGER IF EXISTS outbox_guard ON outbox"))
+
+
+def create_operator_action_table(bind: sa.Connection) -> None:
+    """Migration helper (platform v4): the operator audit log. Idempotent: a database created by
+    0001 with today's definitions has it."""
+    meta = new_metadata()
+    tables = PlatformTables(meta)
+    tables.operator_action.create(bind, checkfirst=True)
 
 
 def upgrade_platform_tables(bind: sa.Connection) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -15,12 +16,14 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared import db, problems
+from shared import audit, db, privacy, problems
+from shared.audit import ReasonQ
 from shared.auth import Authenticator, CurrentUser, Principal, require_role
 from shared.broker import BrokerWatch
 from shared.consumer import Consumer, ConsumerSpec
@@ -319,10 +322,11 @@ def ops_router() -> APIRouter:
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
     @router.get("/dead-letters", dependencies=[require_role("national_admin", "auditor")])
-    async def list_dead_letters(rt: RuntimeDep, replayed: bool | None = None,
+    async def list_dead_letters(rt: RuntimeDep, user: CurrentUser, replayed: bool | None = None,
                                 limit: int = 100) -> list[dict]:
         """Dead letters of this service's consumers, newest first; `parked_behind` marks an
-        event that is not bad itself but waits behind an earlier dead letter of its key."""
+        event that is not bad itself but waits behind an earlier dead letter of its key.
+        Auditors see the payload's national IDs masked, birth dates as years and no phones."""
         dl = rt.spec.tables.dead_letter
         q = sa.select(dl).order_by(dl.c.id.desc()).limit(min(limit, 1000))
         if replayed is not None:
@@ -337,46 +341,62 @@ def ops_router() -> APIRouter:
              "discarded_at": r["discarded_at"], "discarded_by": r["discarded_by"],
              "parked_behind": r["parked_behind"],
              "headers": dict(r["headers"]),
-             "value": (r["value"] or b"").decode(errors="replace")[:4000]}
+             "value": privacy.redact_json_text(
+                 (r["value"] or b"").decode(errors="replace"), full=user.role == "national_admin"
+             )[:4000]}
             for r in rows
         ]
 
     async def release(rt: Runtime, dead_letter_id: int, user: Principal, *,
-                      discard: bool, reason: str | None = None) -> dict:
+                      discard: bool, reason: str) -> dict:
         dl = rt.spec.tables.dead_letter
+        action = "dead_letter.discard" if discard else "dead_letter.replay"
         async with rt.sessions() as s:
             name = await s.scalar(sa.select(dl.c.consumer).where(dl.c.id == dead_letter_id))
         consumer = next((c for c in rt.consumers if c.name == name), None)
+        refused: problems.Problem | None = None
+        result: dict[str, Any] = {}
         if consumer is None:
-            raise problems.Problem(404, f"no dead letter {dead_letter_id}")
-        try:
-            result = await consumer.replay(dead_letter_id, discard=discard, actor=user.sub)
-        except ValueError as exc:
-            raise problems.Problem(409, str(exc)) from exc
-        log.warning("audit: %s (%s) %s dead letter %d of %s%s: %s", user.sub, user.role,
-                    "discarded" if discard else "replayed", dead_letter_id, name,
-                    f" ({reason})" if reason else "", result)
+            refused = problems.Problem(404, f"no dead letter {dead_letter_id}")
+        else:
+            try:
+                result = await consumer.replay(dead_letter_id, discard=discard, actor=user.sub)
+            except LookupError:
+                refused = problems.Problem(404, f"no dead letter {dead_letter_id}")
+            except ValueError as exc:
+                refused = problems.Problem(409, str(exc))
+        # Refused attempts are kept too: an auditor sees what was tried, not only what worked.
+        outcome = {"refused": refused.detail} if refused else {"consumer": name, **result}
+        async with rt.transaction() as s:
+            await audit.record(s, rt.spec.tables, user=user, action=action,
+                               target=f"dead_letter {dead_letter_id}", reason=reason,
+                               outcome=jsonable_encoder(outcome))
+        if refused is not None:
+            raise refused
         return {"id": dead_letter_id, **result}
 
     @router.post("/dead-letters/{dead_letter_id}/replay")
-    async def replay_dead_letter(dead_letter_id: int, rt: RuntimeDep, user: OperatorDep) -> dict:
+    async def replay_dead_letter(dead_letter_id: int, rt: RuntimeDep, user: OperatorDep,
+                                 reason: ReasonQ) -> dict:
         """Run a dead letter through its consumer again (after a fix), then the events of its
-        household parked behind it, in offset order; returns the outcomes."""
-        return await release(rt, dead_letter_id, user, discard=False)
+        household parked behind it, in offset order; returns the outcomes. Recorded in the
+        operator audit log with who and why."""
+        return await release(rt, dead_letter_id, user, discard=False, reason=reason)
 
     @router.post("/dead-letters/{dead_letter_id}/discard")
     async def discard_dead_letter(dead_letter_id: int, rt: RuntimeDep, user: OperatorDep,
-                                  reason: str) -> dict:
+                                  reason: ReasonQ) -> dict:
         """Give a dead letter up (recorded with who and why), then apply the events of its
         household parked behind it, in offset order."""
         return await release(rt, dead_letter_id, user, discard=True, reason=reason)
 
     @router.post("/outbox/republish")
-    async def republish(rt: RuntimeDep, user: OperatorDep, since_id: int = 0,
+    async def republish(rt: RuntimeDep, user: OperatorDep, reason: ReasonQ, since_id: int = 0,
                         topic: str | None = None, include_partners: bool = False) -> dict:
         """Mark kept outbox rows unsent so the relay publishes them again (refill a lost broker;
         consumers' inboxes absorb the repeats). `topic` limits it to one topic; bank-partner
-        topics are left out unless `include_partners` (a partner may not deduplicate)."""
+        topics are left out unless `include_partners` (a partner may not deduplicate).
+        Recorded in the operator audit log with who and why."""
         t = rt.spec.tables.outbox
         where = [t.c.id >= since_id]
         if topic is not None:
@@ -385,10 +405,12 @@ def ops_router() -> APIRouter:
             where.append(t.c.topic.not_like(f"{PARTNER_TOPIC_PREFIX}%"))
         async with rt.transaction() as s:
             requeued = await requeue_sent(s, t, *where)
+            await audit.record(
+                s, rt.spec.tables, user=user, action="outbox.republish",
+                target=f"outbox since id {since_id}, topic {topic or 'any'}, "
+                       f"partners {include_partners}",
+                reason=reason, outcome={"requeued": requeued})
             await rt.outbox.notify(s)
-        log.warning("audit: %s (%s) requeued %d outbox rows of %s (since id %d, topic %s, "
-                    "partners %s)", user.sub, user.role, requeued, rt.spec.name, since_id,
-                    topic or "any", include_partners)
         return {"requeued": requeued}
 
     @router.get("/outbox/parked", dependencies=[require_role("national_admin", "auditor")])
@@ -406,8 +428,10 @@ def ops_router() -> APIRouter:
         return [dict(r) for r in rows]
 
     @router.post("/outbox/{row_id}/retry")
-    async def retry_parked(row_id: int, rt: RuntimeDep, user: OperatorDep) -> dict:
-        """Try a parked row again now (after the cause is fixed): attempts start over."""
+    async def retry_parked(row_id: int, rt: RuntimeDep, user: OperatorDep,
+                           reason: ReasonQ) -> dict:
+        """Try a parked row again now (after the cause is fixed): attempts start over.
+        Recorded in the operator audit log with who and why."""
         t = rt.spec.tables.outbox
         async with rt.transaction() as s:
             done = await s.execute(
@@ -418,14 +442,15 @@ def ops_router() -> APIRouter:
             event_id = done.scalar()
             if event_id is None:
                 raise problems.Problem(404, f"no refused outbox row {row_id}")
+            await audit.record(s, rt.spec.tables, user=user, action="outbox.retry",
+                               target=f"outbox {row_id}", reason=reason,
+                               outcome={"event_id": event_id, "outcome": "retrying"})
             await rt.outbox.notify(s)
-        log.warning("audit: %s (%s) retried outbox row %d (%s) of %s", user.sub, user.role,
-                    row_id, event_id, rt.spec.name)
         return {"id": row_id, "event_id": event_id, "outcome": "retrying"}
 
     @router.post("/outbox/{row_id}/discard")
     async def discard_parked(row_id: int, rt: RuntimeDep, user: OperatorDep,
-                             reason: str) -> dict:
+                             reason: ReasonQ) -> dict:
         """Give up on a refused row (it is never published; its key's later events go on).
         The row stays, marked with who discarded it and why."""
         t = rt.spec.tables.outbox
@@ -441,12 +466,41 @@ def ops_router() -> APIRouter:
             event_id = done.scalar()
             if event_id is None:
                 raise problems.Problem(404, f"no refused outbox row {row_id}")
+            await audit.record(s, rt.spec.tables, user=user, action="outbox.discard",
+                               target=f"outbox {row_id}", reason=reason,
+                               outcome={"event_id": event_id, "outcome": "discarded"})
             await rt.outbox.notify(s)
-        log.warning("audit: %s (%s) discarded outbox row %d (%s) of %s: %s", user.sub, user.role,
-                    row_id, event_id, rt.spec.name, reason)
         return {"id": row_id, "event_id": event_id, "outcome": "discarded"}
 
+    @router.get("/audit", response_model=list[audit.OperatorActionRead],
+                dependencies=[require_role("national_admin", "auditor")])
+    async def operator_audit(
+            rt: RuntimeDep, action: str | None = None, actor: str | None = None,
+            before_id: int | None = None,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[audit.OperatorActionRead]:
+        """The operator audit log of this service, newest first: who (token `sub` and role),
+        when, which action on what, why, and the outcome. Page with `before_id`."""
+        async with rt.snapshot() as s:
+            return await audit.listing(s, rt.spec.tables, action=action, actor=actor,
+                                       before_id=before_id, limit=limit)
+
     return router
+
+
+def metrics_guard(token: str | None) -> Callable[[Request], Awaitable[None]]:
+    """Dependency: 401 unless the request carries `Authorization: Bearer <token>` (nothing to
+    check when no token is configured)."""
+
+    async def check(request: Request) -> None:
+        if token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
+                                                                    token.encode()):
+            raise HTTPException(401, "metrics need the metrics bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    return check
 
 
 def create_app(spec: ServiceSpec) -> FastAPI:
@@ -454,6 +508,9 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if platform.everydoor_metrics_token is None and not platform.everydoor_dev_mode:
+            log.warning("%s: /metrics is open to anyone who reaches the port; set "
+                        "EVERYDOOR_METRICS_TOKEN on an internet-facing deployment", spec.name)
         rt = await start_runtime(spec)
         app.state.runtime = rt
         try:
@@ -461,8 +518,12 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         finally:
             await stop_runtime(rt)
 
+    platform = spec.settings.platform
+    docs = platform.everydoor_docs_enabled  # off: /docs, /redoc and /openapi.json are 404
     app = FastAPI(title=spec.title or f"Every Door {spec.name}", version="0.1.0",
-                  description=spec.description, lifespan=lifespan)
+                  description=spec.description, lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.authenticator = Authenticator(spec.settings.platform)
     app.state.service = spec.name
     problems.install(app)
@@ -519,9 +580,11 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                              "tasks": {n: h.as_dict() for n, h in rt.health.items()}},
                             status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"],
+             dependencies=[Depends(metrics_guard(platform.everydoor_metrics_token))])
     async def metrics(rt: RuntimeDep) -> Response:
-        """Prometheus text exposition."""
+        """Prometheus text exposition (with `EVERYDOOR_METRICS_TOKEN` set: only for
+        `Authorization: Bearer <token>`)."""
         with contextlib.suppress(Exception):
             rt.metrics.outbox_backlog.set(await rt.relay.backlog())
         return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

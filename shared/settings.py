@@ -40,6 +40,18 @@ class PlatformSettings(BaseSettings):
     # Outside dev mode a replication factor of 1 is refused unless this says the cluster has
     # one broker on purpose (the compose file's); see topic_configs in shared/infra.py.
     kafka_allow_unreplicated_topics: bool = False
+    # /docs, /redoc and /openapi.json: an internet-facing deployment may turn them off (404).
+    everydoor_docs_enabled: bool = True
+    # When set, /metrics answers only `Authorization: Bearer <token>` (401 otherwise); unset,
+    # it is open, as on a private network. Outside dev mode start-up warns when it is unset.
+    everydoor_metrics_token: str | None = None
+
+    @model_validator(mode="after")
+    def _metrics_token_is_a_secret(self) -> PlatformSettings:
+        token = self.everydoor_metrics_token
+        if token is not None and (len(token) < 16 or token.strip() in ("", "CHANGE_ME")):
+            raise ValueError("EVERYDOOR_METRICS_TOKEN must be 16+ characters when set")
+        return self
 
     @model_validator(mode="after")
     def _insync_within_replicas(self) -> PlatformSettings:

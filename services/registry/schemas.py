@@ -131,17 +131,29 @@ class Archive(_In):
                         examples=["moved", "dissolved", "deceased head"])
 
 
-class MemberRead(BaseModel):
-    """A member as the API returns it."""
-
+class _MemberFields(BaseModel):
     member_id: str
     full_name: str
-    national_id: str
-    date_of_birth: date
     sex: str
     relation: str
     ethnicity: str | None = None
     disability: bool | None = None
+
+
+class MemberRead(_MemberFields):
+    """A member as officers (the registry's writers) see it: every field."""
+
+    national_id: str
+    date_of_birth: date
+
+
+class MemberReadMasked(_MemberFields):
+    """A member as readers (commune chair, supervisor, auditor) see it: the national ID masked,
+    the birth year instead of the birth date."""
+
+    national_id: str = Field(description="masked: only the last 3 digits shown",
+                             examples=["*********123"])
+    birth_year: int
 
 
 class SurveyRead(BaseModel):
@@ -170,9 +182,7 @@ class VerificationRead(BaseModel):
     requested_at: str | None = None
 
 
-class HouseholdRead(BaseModel):
-    """A household as the API returns it."""
-
+class _HouseholdFields(BaseModel):
     household_id: str
     version: int
     status: str
@@ -180,9 +190,7 @@ class HouseholdRead(BaseModel):
     area_type: str
     location: LocationIn
     address: str | None = None
-    phone: str | None = None
     head_name: str
-    members: list[MemberRead]
     verification_requested: bool = False
     verification_requests: list[VerificationRead] = []
     possible_duplicates: list[str] = Field(
@@ -195,10 +203,30 @@ class HouseholdRead(BaseModel):
     event_id: str | None = Field(default=None, description="the event this request produced")
 
 
-class HouseholdPage(BaseModel):
-    """One page of a listing; pass `next_cursor` as `cursor` for the next one."""
+class HouseholdRead(_HouseholdFields):
+    """A household as officers (the registry's writers) see it: every field."""
 
-    items: list[HouseholdRead]
+    access: Literal["full"] = Field(default="full", description="which view this is")
+    phone: str | None = None
+    members: list[MemberRead]
+
+
+class HouseholdReadMasked(_HouseholdFields):
+    """A household as readers (commune chair, supervisor, auditor) see it: no phone, members'
+    national IDs masked and birth years only."""
+
+    access: Literal["masked"] = Field(default="masked", description="which view this is")
+    members: list[MemberReadMasked]
+
+
+HouseholdView = Annotated[HouseholdRead | HouseholdReadMasked, Field(discriminator="access")]
+
+
+class HouseholdPage(BaseModel):
+    """One page of a listing; pass `next_cursor` as `cursor` for the next one (each item in the
+    caller's view: `full` for officers, `masked` for readers)."""
+
+    items: list[HouseholdView]
     next_cursor: str | None = None
 
 
@@ -208,6 +236,9 @@ class FieldChangeRead(BaseModel):
     field: str
     before: Any = None
     after: Any = None
+    redacted: bool = Field(default=False, description=(
+        "a personal field shown to a reader: a national ID masked, a birth date as its year, "
+        "a phone as null"))
 
 
 class HistoryEntry(BaseModel):
@@ -253,7 +284,8 @@ class ImportJobRead(BaseModel):
     skipped: int = Field(description="unchanged lines of an earlier import (idempotent re-upload)")
     rejected: int
     bytes: int
-    message: str | None = None
+    message: str | None = Field(default=None, description=(
+        "why a job failed; for readers with dates cut to the year and long numbers masked"))
     created_by: str
     created_at: datetime
     finished_at: datetime | None = None

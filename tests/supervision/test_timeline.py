@@ -48,7 +48,9 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
         (reg.TOPIC, reg.SOURCE, reg.HOUSEHOLD_UPDATED, {
             "household_id": household, "version": 2, "reason": "sai địa chỉ", "household": snap,
             "changes": [{"field": "address", "before": "a", "after": "b"},
-                        {"field": "phone", "before": "0901", "after": "0902"}]}),
+                        {"field": "phone", "before": "0901", "after": "0902"},
+                        {"field": f"members.{member['member_id']}.date_of_birth",
+                         "before": "1971-03-09", "after": "1971-03-19"}]}),
         (reg.TOPIC, reg.SOURCE, reg.MEMBER_ADDED, {"household_id": household, "version": 3,
                                                    "member": member, "household": snap}),
         (reg.TOPIC, reg.SOURCE, reg.MEMBER_UPDATED, {"household_id": household, "version": 4,
@@ -172,6 +174,7 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
     assert times == sorted(times)
     r = await sup.timeline(household)
     assert national_id not in r.text and "1971-03-09" not in r.text and "0902" not in r.text
+    assert "1971-03-19" not in r.text  # a member's field changed, named by its path
 
     # tree: a single chain, each event under its cause
     tree = (await sup.timeline(household, view="tree")).json()["events"]

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Header, Response
 
+from services.registry.handlers.common import WRITERS
 from shared.auth import require_role
 
-WRITERS = ("national_admin", "province_officer", "commune_officer")
 READERS = (*WRITERS, "commune_chair", "supervisor", "auditor")
 writer = require_role(*WRITERS)
 reader = require_role(*READERS)

@@ -43,7 +43,8 @@ async def list_households(
         possible_duplicate: bool | None = None,
         cursor: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> schemas.HouseholdPage:
-    """Households in your scope, in registration order; follow `next_cursor` for more."""
+    """Households in your scope, in registration order; follow `next_cursor` for more. Items are
+    in your view: `full` for officers, `masked` for commune chairs, supervisors and auditors."""
     async with rt.snapshot() as session:
         return await households.search(
             session=session, user=user, commune_code=commune_code, village=village,
@@ -52,10 +53,13 @@ async def list_households(
             possible_duplicate=possible_duplicate, cursor=cursor, limit=limit)
 
 
-@router.get("/{household_id}", response_model=schemas.HouseholdRead, dependencies=[reader])
-async def get_household(household_id: str, rt: RuntimeDep, user: CurrentUser,
-                        response: Response) -> schemas.HouseholdRead:
-    """One household with its current survey (404 when unknown or outside your scope)."""
+@router.get("/{household_id}", response_model=schemas.HouseholdView, dependencies=[reader])
+async def get_household(household_id: str, rt: RuntimeDep, user: CurrentUser, response: Response,
+                        ) -> schemas.HouseholdRead | schemas.HouseholdReadMasked:
+    """One household with its current survey (404 when unknown or outside your scope).
+
+    Officers get the `full` view; commune chairs, supervisors and auditors the `masked` one
+    (national IDs to their last 3 digits, birth years instead of dates, no phone)."""
     async with rt.snapshot() as session:
         read = await households.get(session=session, household_id=household_id, user=user)
     etag(response, read.version)
@@ -93,7 +97,9 @@ async def archive_household(household_id: str, body: schemas.Archive, rt: Runtim
             dependencies=[reader])
 async def household_history(household_id: str, rt: RuntimeDep,
                             user: CurrentUser) -> list[schemas.HistoryEntry]:
-    """Every version: field-level before/after, actor, reason, time, and the event it produced."""
+    """Every version: field-level before/after, actor, reason, time, and the event it produced.
+    For commune chairs, supervisors and auditors a change of a national ID, birth date or phone
+    shows masked values (`redacted: true`)."""
     async with rt.snapshot() as session:
         return await households.history(session=session, household_id=household_id, user=user)
 

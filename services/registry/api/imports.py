@@ -62,9 +62,10 @@ async def progress(import_id: str, rt: RuntimeDep, user: CurrentUser) -> schemas
 @router.get("/{import_id}/errors", dependencies=[reader],
             responses={200: {"content": {"text/csv": {}}}})
 async def errors(import_id: str, rt: RuntimeDep, user: CurrentUser) -> StreamingResponse:
-    """The per-line error list as CSV: line, external_ref, field, message."""
+    """The per-line error list as CSV: line, external_ref, field, message (for commune chairs,
+    supervisors and auditors with dates cut to the year and long numbers masked)."""
     async with rt.snapshot() as session:
         await imports.get(session, job_id=import_id, user=user)
     return StreamingResponse(
-        imports.error_csv(rt, job_id=import_id), media_type="text/csv; charset=utf-8",
+        imports.error_csv(rt, job_id=import_id, user=user), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'})

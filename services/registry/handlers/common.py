@@ -13,13 +13,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import domain, events, schemas, tables
-from shared import auth, problems
+from shared import auth, privacy, problems
 from shared.auth import Principal
 from shared.envelope import Envelope
 from shared.outbox import Outbox
 from shared.problems import Problem
 
 H, M, S, V = tables.household, tables.member, tables.survey, tables.household_version
+# Roles that register and change households and so see members' personal identifiers in full;
+# every other reader gets the masked view (shared/privacy.py).
+WRITERS = ("national_admin", "province_officer", "commune_officer")
 MEMBER_FIELDS = ("full_name", "national_id", "date_of_birth", "sex", "relation", "ethnicity",
                  "disability")
 
@@ -294,3 +297,31 @@ def violations_or_none(violations: list[domain.Violation]) -> None:
     """Raise 422 if there is any violation."""
     if violations:
         raise invalid(violations)
+
+
+# --- what a role may see -------------------------------------------------------------------
+
+def sees_personal_data(user: Principal) -> bool:
+    """Whether the caller sees national IDs, birth dates and phones in full (the writers)."""
+    return user.role in WRITERS
+
+
+def household_view(read: schemas.HouseholdRead,
+                   user: Principal) -> schemas.HouseholdRead | schemas.HouseholdReadMasked:
+    """The household as the caller may see it: in full for writers, masked for readers."""
+    if sees_personal_data(user):
+        return read
+    return schemas.HouseholdReadMasked(
+        **read.model_dump(exclude={"access", "phone", "members", "current_survey"}),
+        current_survey=read.current_survey,
+        members=[schemas.MemberReadMasked(
+            **m.model_dump(exclude={"national_id", "date_of_birth"}),
+            national_id=privacy.mask_national_id(m.national_id) or "",
+            birth_year=m.date_of_birth.year) for m in read.members])
+
+
+def change_view(change: Mapping[str, Any], *, full: bool) -> schemas.FieldChangeRead:
+    """A field-level change as the caller may see it (personal values redacted for readers)."""
+    if full or privacy.leaf(str(change["field"])) not in privacy.PERSONAL_KEYS:
+        return schemas.FieldChangeRead(**change)
+    return schemas.FieldChangeRead(**privacy.redact(dict(change)), redacted=True)

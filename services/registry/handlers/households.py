@@ -17,11 +17,13 @@ from services.registry.handlers.common import (
     S,
     V,
     actor_of,
+    change_view,
     check_active,
     check_location,
     check_version,
     communes,
     household_read,
+    household_view,
     invalid,
     load,
     member_rows,
@@ -30,6 +32,7 @@ from services.registry.handlers.common import (
     record,
     scope_clause,
     search_text,
+    sees_personal_data,
     snapshot,
     unique_or_409,
     updated_row,
@@ -97,14 +100,16 @@ async def register(*, session: AsyncSession, outbox: Outbox, body: schemas.House
     return household_read(row, rows, event_id=env.id)
 
 
-async def get(*, session: AsyncSession, household_id: str, user: Principal) -> schemas.HouseholdRead:
-    """One household with its current survey (404 when unknown or outside scope)."""
+async def get(*, session: AsyncSession, household_id: str,
+              user: Principal) -> schemas.HouseholdRead | schemas.HouseholdReadMasked:
+    """One household with its current survey in the caller's view (404 when unknown or outside
+    scope)."""
     row, members = await load(session, household_id=household_id, user=user)
     survey = None
     if row["current_survey_id"]:
         survey = (await session.execute(sa.select(S).where(S.c.id == row["current_survey_id"]))
                   ).mappings().first()
-    return household_read(row, members, survey=survey)
+    return household_view(household_read(row, members, survey=survey), user)
 
 
 def encode_cursor(seq: int) -> str:
@@ -129,7 +134,8 @@ async def search(*, session: AsyncSession, user: Principal, commune_code: str | 
                  verification_requested: bool | None = None,
                  possible_duplicate: bool | None = None, cursor: str | None = None,
                  limit: int = 50) -> schemas.HouseholdPage:
-    """Households in the caller's scope, filtered, in registration order, one page at a time."""
+    """Households in the caller's scope and view, filtered, in registration order, one page at a
+    time."""
     query = sa.select(H).order_by(H.c.seq).limit(limit + 1)
     query = query.where(scope_clause(user))
     if commune_code:
@@ -166,7 +172,8 @@ async def search(*, session: AsyncSession, user: Principal, commune_code: str | 
             for s in (await session.execute(sa.select(S).where(S.c.id.in_(current)))).mappings():
                 surveys[str(s["household_id"])] = s
     return schemas.HouseholdPage(
-        items=[household_read(r, members[str(r["id"])], survey=surveys.get(str(r["id"])))
+        items=[household_view(household_read(r, members[str(r["id"])],
+                                             survey=surveys.get(str(r["id"]))), user)
                for r in rows],
         next_cursor=encode_cursor(rows[-1]["seq"]) if more and rows else None)
 
@@ -236,13 +243,17 @@ async def archive(*, session: AsyncSession, outbox: Outbox, household_id: str,
 
 async def history(*, session: AsyncSession, household_id: str,
                   user: Principal) -> list[schemas.HistoryEntry]:
-    """Every version: field-level before/after, actor, reason, time, and the event id."""
+    """Every version: field-level before/after (personal values redacted for readers), actor,
+    reason, time, and the event id."""
     await load(session, household_id=household_id, user=user)
+    full = sees_personal_data(user)
     rows = (await session.execute(sa.select(V).where(V.c.household_id == household_id)
                                   .order_by(V.c.version))).mappings().all()
     return [schemas.HistoryEntry(version=r["version"], event_id=str(r["event_id"]),
                                  event_type=r["event_type"], actor=r["actor"], reason=r["reason"],
-                                 at=r["at"], changes=r["changes"]) for r in rows]
+                                 at=r["at"],
+                                 changes=[change_view(c, full=full) for c in r["changes"]])
+            for r in rows]
 
 
 __all__ = ["archive", "communes", "get", "history", "register", "search", "update"]

@@ -24,8 +24,11 @@ PII_KEYS = frozenset({"national_id", "date_of_birth", "phone", "contact"})
 def scrub(value: Any) -> Any:
     """The payload without personal identifiers (the timeline needs none of them)."""
     if isinstance(value, dict):
-        if value.get("field") in PII_KEYS:  # a field-level change of an identifier
-            return {"field": value["field"]}
+        field = value.get("field")
+        # A field-level change of an identifier: `phone`, or a member's, which the registry's
+        # diff names by path (`members.<member_id>.national_id`).
+        if isinstance(field, str) and field.rsplit(".", 1)[-1] in PII_KEYS:
+            return {"field": field}
         return {k: scrub(v) if isinstance(v, dict | list) else v
                 for k, v in value.items() if k not in PII_KEYS}
     if isinstance(value, list):

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision import schemas, tables
+from services.supervision.handlers.inbound import scrub
 from shared.auth import Principal
 from shared.problems import not_found
 
@@ -29,7 +30,7 @@ async def timeline(session: AsyncSession, *, household_id: str, user: Principal,
         event_id=r.event_id, time=r.time, type=r.type, source=r.source,
         summary={"vi": r.summary_vi, "en": r.summary_en}, actor=r.actor,
         correlation_id=r.correlation_id, causation_id=r.causation_id, trace_id=r.trace_id,
-        data=r.data)
+        data=scrub(r.data))  # again on read: entries kept before scrub knew member paths
         for r in rows]
     if tree:
         by_id = {i.event_id: i for i in items}

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import schemas, tables
 from services.registry.domain import imports as lines
+from services.registry.handlers.common import sees_personal_data
 from services.registry.handlers.imports.batch import apply_batch, read_lines
+from shared import privacy
 from shared.auth import Principal
 from shared.outbox import CORRELATION_ID
 from shared.problems import Problem
@@ -127,11 +129,15 @@ async def get(session: AsyncSession, *, job_id: str, user: Principal) -> schemas
         row = (await session.execute(sa.select(J).where(J.c.id == job_id))).mappings().first()
     if not visible(row, user):
         raise Problem(404, f"no import {job_id}")
-    return job_read(row)
+    read = job_read(row)
+    if not sees_personal_data(user):  # a failure may quote a row (an ID, a birth date)
+        read.message = privacy.redact_text(read.message)
+    return read
 
 
-async def error_csv(rt: Runtime, *, job_id: str) -> AsyncIterator[str]:
-    """The job's per-line errors as CSV, streamed from the database."""
+async def error_csv(rt: Runtime, *, job_id: str, user: Principal) -> AsyncIterator[str]:
+    """The job's per-line errors as CSV, streamed from the database (for readers with dates cut
+    to the year and long numbers masked: a message may quote a birth date)."""
     import csv
     import io
 
@@ -143,10 +149,13 @@ async def error_csv(rt: Runtime, *, job_id: str) -> AsyncIterator[str]:
         result = await session.stream(sa.select(E.c.line, E.c.external_ref, E.c.field,
                                                 E.c.message)
                                       .where(E.c.job_id == job_id).order_by(E.c.line, E.c.id))
+        full = sees_personal_data(user)
         async for part in result.partitions(1000):
             buf.seek(0)
             buf.truncate()
-            writer.writerows(part)
+            writer.writerows(part if full else [
+                (line, ref, field, privacy.redact_text(message))
+                for line, ref, field, message in part])
             yield buf.getvalue()
 
 
