@@ -463,7 +463,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     app = FastAPI(title=spec.title or f"Every Door {spec.name}", version="0.1.0",
                   description=spec.description, lifespan=lifespan)
-    app.state.authenticator = Authenticator(spec.settings.platform)
+    app.state.authenticator = Authenticator.from_settings(spec.settings.platform,
+                                                          audience=spec.settings.audience)
     app.state.service = spec.name
     problems.install(app)
     max_body = spec.settings.max_body_bytes
