@@ -160,12 +160,16 @@ class FileKeySet(KeySet):
 
     def refresh(self) -> None:
         """Read the file again; a broken new file keeps the old keys (and says so)."""
-        mtime = self.path.stat().st_mtime
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            log.error("keeping the previous token keys: %s", exc)
+            return
+        self._mtime = mtime  # a broken version is read once, not on every unknown kid
         try:
             self._keys = self._read()
         except AuthConfigError as exc:
             log.error("keeping the previous token keys: %s", exc)
-        self._mtime = mtime
 
 
 class UrlKeySet(KeySet):
