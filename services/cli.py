@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ from services.demo.seed import SeedError, Urls, seed
 from shared.auth import ROLES, issue_token
 from shared.infra import EmbeddedInfra
 from shared.processes import SERVICES, ServiceProcess, service_processes
-from shared.settings import state_dir
+from shared.settings import PlatformSettings, state_dir
 
 BANK_PARTNER_PORT = 8005
 
@@ -104,9 +105,25 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def dev_subject(role: str) -> str:
+    """A personal dev `sub`: `dev-<role>-<login>`, so audit trails say who (and one person can
+    still play maker and checker in different roles)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        login = "local"
+    return f"dev-{role}-{login}"
+
+
 def cmd_token(args: argparse.Namespace) -> int:
-    """Print a dev token."""
-    print(issue_token(role=args.role, scope=args.scope, sub=args.sub, partner=args.partner))
+    """Print a dev token (dev mode only: elsewhere tokens come from the identity provider)."""
+    if not PlatformSettings().everydoor_dev_mode:
+        print("everydoor token: refused outside dev mode (EVERYDOOR_DEV_MODE=false). Tokens come "
+              "from the identity provider whose keys the services trust (EVERYDOOR_JWKS_URL or "
+              "EVERYDOOR_JWKS_FILE); sign in there.", file=sys.stderr)
+        return 2
+    print(issue_token(role=args.role, scope=args.scope, sub=args.sub or dev_subject(args.role),
+                      partner=args.partner, audience=args.audience or None))
     return 0
 
 
@@ -178,11 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `everydoor` command."""
     parser = argparse.ArgumentParser(prog="everydoor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    tok = sub.add_parser("token", help="print a dev JWT")
+    tok = sub.add_parser("token", help="print a dev JWT (dev mode only)")
     tok.add_argument("--role", required=True, choices=ROLES)
     tok.add_argument("--scope", default="VN", help="VN, a province code, or commune codes")
     tok.add_argument("--partner", default=None)
-    tok.add_argument("--sub", default=None)
+    tok.add_argument("--sub", default=None, help="subject (default dev-<role>-<login>)")
+    tok.add_argument("--audience", action="append", default=[],
+                     help="audience, repeatable (default: all four services')")
     tok.set_defaults(func=cmd_token)
     run = sub.add_parser("run", help="start broker, PostgreSQL and the four services")
     run.add_argument("--broker-port", type=int, default=9092)

@@ -524,7 +524,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                   description=spec.description, lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
                   openapi_url="/openapi.json" if docs else None)
-    app.state.authenticator = Authenticator(spec.settings.platform)
+    app.state.authenticator = Authenticator.from_settings(spec.settings.platform,
+                                                          audience=spec.settings.audience)
     app.state.service = spec.name
     problems.install(app)
     max_body = spec.settings.max_body_bytes

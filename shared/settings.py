@@ -20,6 +20,11 @@ def state_dir() -> Path:
     return path
 
 
+def service_audience(service: str) -> str:
+    """The default token audience of a service: `everydoor-<service>`."""
+    return f"everydoor-{service}"
+
+
 class PlatformSettings(BaseSettings):
     """Connection and runtime settings common to the whole platform (no prefix: standard names)."""
 
@@ -29,8 +34,19 @@ class PlatformSettings(BaseSettings):
     # Server-level URL; each service appends its own database name unless given a full URL.
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433"
     everydoor_dev_mode: bool = True
-    everydoor_jwt_secret: str | None = None
+    # Bearer tokens come from an OIDC provider: its public keys (JWKS) at a URL or in a file,
+    # one of them required outside dev mode (shared/auth.py). Dev mode also trusts a local key.
+    everydoor_jwks_url: str | None = None
+    everydoor_jwks_file: Path | None = None
     everydoor_jwt_issuer: str = "everydoor"
+    # A token whose exp - iat exceeds this is refused, whatever its provider allowed.
+    everydoor_jwt_max_lifetime_s: int = Field(default=12 * 3600, gt=0)
+    # Clock skew tolerated on exp, iat and nbf.
+    everydoor_jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    # A fetched JWKS is fetched again after this long (and on an unknown kid, at most every
+    # EVERYDOOR_JWKS_MIN_REFRESH_S), so a provider's rotation is picked up.
+    everydoor_jwks_cache_s: float = Field(default=300.0, gt=0)
+    everydoor_jwks_min_refresh_s: float = Field(default=30.0, ge=0)
     kafka_enable_idempotence: bool = False
     kafka_topic_partitions: int = 6
     # Topics the services create (missing ones; a fresh broker's): copies of each partition and
@@ -115,6 +131,8 @@ class ServiceSettings(BaseSettings):
     retention_interval_s: float = 3600.0
     # How long the broker keeps records (Kafka's retention.ms; 7 days by default).
     broker_retention_h: float = 168.0
+    # The `aud` this service requires in bearer tokens (default everydoor-<service_name>).
+    jwt_audience: str | None = None
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     # Names of key fields whose shipped development value must not be used outside dev mode.
     secret_fields: ClassVar[tuple[str, ...]] = ()
@@ -152,6 +170,11 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         url = make_url(self.platform.database_url)
         return url.set(database=f"everydoor_{self.service_name}").render_as_string(hide_password=False)
+
+    @property
+    def audience(self) -> str:
+        """The `aud` a token must list to call this service."""
+        return self.jwt_audience or service_audience(self.service_name)
 
     @property
     def bootstrap_servers(self) -> str:

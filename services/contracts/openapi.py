@@ -9,9 +9,10 @@ from shared.processes import SERVICES
 from shared.runtime import create_app
 from shared.settings import PlatformSettings
 
-# Creating the app validates the signing key; a fixed throwaway one keeps the generator away from
-# the dev key file and from any real secret. Nothing is signed or verified with it.
+# Creating the app validates the settings' keys; fixed throwaway ones keep the generator away
+# from the dev key file and from any real secret. Nothing is signed, verified or fetched.
 _DOC_KEY = "openapi-generation-only-" + "0" * 24
+_DOC_JWKS_URL = "https://openapi-generation.invalid/jwks"
 
 
 def document(service: str) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def document(service: str) -> dict[str, Any]:
     keys: dict[str, object] = {name: _DOC_KEY for name in settings_cls.secret_fields}
     if "allow_sandbox_partner_key" in settings_cls.model_fields:  # no partner key is read either
         keys["allow_sandbox_partner_key"] = True
-    settings = settings_cls(platform=PlatformSettings(everydoor_jwt_secret=_DOC_KEY,
+    settings = settings_cls(platform=PlatformSettings(everydoor_jwks_url=_DOC_JWKS_URL,
                                                       everydoor_dev_mode=False), **keys)
     return create_app(main.spec(settings)).openapi()
 

@@ -81,6 +81,16 @@ def items(body: Any) -> list[dict[str, Any]]:
     return body if isinstance(body, list) else body["items"]
 
 
+# One person per role, each with their own `sub`: the histories name who did what, and the
+# separation of duties (maker ≠ checker, compared by `sub`) sees different people.
+DEMO_PEOPLE = {
+    "national_admin": "demo-admin-thao", "province_officer": "demo-province-minh",
+    "commune_officer": "demo-officer-lan", "commune_chair": "demo-chair-hung",
+    "supervisor": "demo-supervisor-ha", "auditor": "demo-auditor-quang",
+    "bank_partner": "demo-bank-vbsp",
+}
+
+
 class Client:
     """One HTTP client per role, scoped to the demo commune."""
 
@@ -98,7 +108,7 @@ class Client:
         """Bearer header for `role` scoped to the commune (national roles get VN)."""
         if role not in self._tokens:
             scope = "VN" if role in ("national_admin", "auditor") else self.commune
-            self._tokens[role] = issue_token(role=role, scope=scope, sub=f"demo-{role}")
+            self._tokens[role] = issue_token(role=role, scope=scope, sub=DEMO_PEOPLE[role])
         return {"Authorization": f"Bearer {self._tokens[role]}"}
 
     def call(self, method: str, url: str, *, role: str, ok: Iterable[int] = (200, 201, 202),
@@ -201,7 +211,7 @@ def run_posting(c: Client) -> str:
         if complaint.get("status") in ("resolved", "rejected", "closed"):
             continue
         c.call("POST", f"{c.urls.supervision}/v1/complaints/{cid}/assign", role="commune_officer",
-               json={"assignee": "demo-commune_officer"})
+               json={"assignee": DEMO_PEOPLE["commune_officer"]})
         c.call("POST", f"{c.urls.supervision}/v1/complaints/{cid}/resolve", role="commune_officer",
                json={"outcome": "not_upheld",
                      "note": "Đã xác minh: thu nhập bình quân 3,1 triệu đồng/người/tháng, "

@@ -9,7 +9,8 @@ import pytest
 
 from services.registry.__main__ import spec
 from services.registry.config import Settings
-from shared.auth import AuthConfigError, issue_token, signing_key
+from shared.auth import AuthConfigError, issue_token
+from shared.runtime import create_app
 from shared.settings import PlatformSettings
 from tests.support.apps import auth, running, unique_prefix
 
@@ -46,14 +47,31 @@ async def test_no_token_is_401(registry):
 
 
 async def test_forged_or_expired_tokens_are_401(registry):
-    forged = jwt.encode({"sub": "x", "role": "national_admin", "scope": ["VN"],
-                         "exp": int(time.time()) + 60, "iss": "everydoor"}, "not-the-key" * 4,
-                        algorithm="HS256")
+    now = int(time.time())
+    forged = jwt.encode({"sub": "x", "role": "national_admin", "scope": ["VN"], "iat": now,
+                         "exp": now + 60, "iss": "everydoor", "aud": "everydoor-registry"},
+                        "not-the-key" * 4, algorithm="HS256")
     r = await registry.client.get("/v1/whoami", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401
-    expired = issue_token(role="national_admin", ttl_s=-10)
+    assert "HS256" in r.json()["detail"]
+    expired = issue_token(role="national_admin", ttl_s=-120)  # beyond the clock-skew leeway
     r = await registry.client.get("/v1/whoami", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401
+    assert "expired" in r.json()["detail"]
+
+
+async def test_a_token_for_another_service_is_401(registry):
+    for_disbursement = issue_token(role="national_admin", audience="everydoor-disbursement")
+    r = await registry.client.get("/v1/whoami",
+                                  headers={"Authorization": f"Bearer {for_disbursement}"})
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert "not issued for this service" in r.json()["detail"]
+    both = issue_token(role="national_admin",
+                       audience=["everydoor-disbursement", "everydoor-registry"])
+    r = await registry.client.get("/v1/whoami", headers={"Authorization": f"Bearer {both}"})
+    assert r.status_code == 200 and r.json()["sub"] == "dev-national_admin"
 
 
 async def test_wrong_role_is_403(registry):
@@ -78,11 +96,10 @@ async def test_household_outside_scope_is_404_inside_is_200(registry):
     assert province.status_code == 200
 
 
-def test_outside_dev_mode_a_missing_or_placeholder_key_refuses_to_start():
-    with pytest.raises(AuthConfigError):
-        signing_key(PlatformSettings(everydoor_dev_mode=False, everydoor_jwt_secret=None))
-    with pytest.raises(AuthConfigError):
-        signing_key(PlatformSettings(everydoor_dev_mode=False, everydoor_jwt_secret="changeme"))
-    good = "x" * 40
-    assert signing_key(PlatformSettings(everydoor_dev_mode=False,
-                                        everydoor_jwt_secret=good)) == good
+def test_outside_dev_mode_a_service_without_a_key_set_refuses_to_start():
+    production = PlatformSettings(everydoor_dev_mode=False)
+    with pytest.raises(AuthConfigError, match="EVERYDOOR_JWKS_URL"):
+        create_app(spec(Settings(platform=production)))
+    url = production.model_copy(update={"everydoor_jwks_url": "https://idp.example/certs"})
+    assert create_app(spec(Settings(platform=url))).state.authenticator.audience == (
+        "everydoor-registry")

@@ -11,7 +11,8 @@ from services.supervision.config import Settings as SupervisionSettings
 from shared.infra import ensure_topics, topic_configs
 from shared.settings import PlatformSettings
 
-PRODUCTION = PlatformSettings(everydoor_dev_mode=False, everydoor_jwt_secret="j" * 40)
+PRODUCTION = PlatformSettings(everydoor_dev_mode=False,
+                              everydoor_jwks_url="https://idp.example/realms/everydoor/certs")
 
 
 # Disbursement also needs each partner's status keys outside dev mode (tests/disbursement).
@@ -67,3 +68,12 @@ async def test_ensure_topics_refuses_before_it_connects():
     with pytest.raises(ValueError, match="EVERYDOOR_DEV_MODE=false"):
         await ensure_topics("127.0.0.1:1", ["registry.households"], 6, replication_factor=1,
                             require_replication=True)
+
+
+@pytest.mark.parametrize("cls", [DisbursementSettings, SupervisionSettings])
+def test_each_service_requires_its_own_token_audience(cls, monkeypatch):
+    settings = cls()
+    assert settings.audience == f"everydoor-{settings.service_name}"
+    prefix = str(cls.model_config["env_prefix"])
+    monkeypatch.setenv(f"{prefix}JWT_AUDIENCE", "https://api.example.gov.vn/x")
+    assert cls().audience == "https://api.example.gov.vn/x"

@@ -18,7 +18,8 @@ from shared.envelope import Envelope
 from shared.settings import PlatformSettings
 from tests.disbursement.conftest import new_signing_key, partner_keys_file
 
-PRODUCTION = PlatformSettings(everydoor_dev_mode=False, everydoor_jwt_secret="j" * 40)
+PRODUCTION = PlatformSettings(everydoor_dev_mode=False,
+                              everydoor_jwks_url="https://idp.example/realms/everydoor/certs")
 REAL_KEY = "b" * 32  # a beneficiary reference key that passes the production check
 
 

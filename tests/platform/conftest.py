@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.platform.manifests import TEST_SECRET, compose_config
+from tests.platform.manifests import TEST_IDP, TEST_SECRET, compose_config
 
 
 @pytest.fixture(scope="session")
 def compose() -> dict[str, Any]:
     """Anchors merged, variables substituted, validated by docker-compose itself."""
     result = compose_config({"PATH": "/usr/local/bin:/usr/bin:/bin",
-                             "EVERYDOOR_JWT_SECRET": TEST_SECRET,
+                             **TEST_IDP,
                              "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET + "-ref",
                              "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET + "-rate",
                              "SUPERVISION_REFERENCE_KEY": TEST_SECRET + "-reference",

@@ -15,8 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sql"
-# Any value of 32+ characters: the compose file requires EVERYDOOR_JWT_SECRET.
+# Any value of 32+ characters, for the compose file's required keys.
 TEST_SECRET = "platform-test-secret-" + "x" * 24
+# The identity provider the compose file requires (never fetched by the tests).
+TEST_IDP = {"EVERYDOOR_JWT_ISSUER": "https://sso.example.test/realms/everydoor",
+            "EVERYDOOR_JWKS_URL": "https://sso.example.test/realms/everydoor/certs"}
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -14,11 +14,12 @@ import yaml
 from services.bank_partner.config import PartnerConfig
 from services.cli import DATABASES, topics
 from services.disbursement import events as disbursement_events
-from shared.auth import signing_key
+from shared.auth import UrlKeySet, trusted_keys
 from shared.processes import SERVICES
 from tests.platform.manifests import (
     INIT_SQL,
     ROOT,
+    TEST_IDP,
     TEST_SECRET,
     compose_config,
     created_databases,
@@ -95,7 +96,13 @@ def test_each_service_runs_its_module_on_its_port_and_is_ready_checked(compose, 
     # One broker cannot hold 3 copies: compose says so explicitly instead of leaving dev mode.
     assert settings.platform.kafka_topic_replication_factor == 1
     assert settings.platform.kafka_require_replication is False
-    assert signing_key(settings.platform), "outside dev mode the key must be usable"
+    # Tokens from the provider: its keys, its issuer, this service's audience.
+    assert "EVERYDOOR_JWT_SECRET" not in env, "no shared secret: tokens are asymmetric"
+    keys = trusted_keys(settings.platform)
+    assert isinstance(keys, UrlKeySet) and keys.url == TEST_IDP["EVERYDOOR_JWKS_URL"]
+    assert settings.platform.everydoor_jwt_issuer == TEST_IDP["EVERYDOOR_JWT_ISSUER"]
+    assert settings.audience == f"everydoor-{name}"
+    assert settings.platform.everydoor_jwt_max_lifetime_s <= 12 * 3600
     assert env["OTEL_SERVICE_NAME"] == name
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
 
@@ -172,11 +179,11 @@ def test_traces_go_from_the_services_through_the_collector_to_jaeger(compose):
     assert "jaeger" in services
 
 
-@pytest.mark.parametrize("key", ["EVERYDOOR_JWT_SECRET", "SUPERVISION_RATE_LIMIT_KEY",
-                                 "SUPERVISION_REFERENCE_KEY",
+@pytest.mark.parametrize("key", ["EVERYDOOR_JWKS_URL", "EVERYDOOR_JWT_ISSUER",
+                                 "SUPERVISION_RATE_LIMIT_KEY", "SUPERVISION_REFERENCE_KEY",
                                  "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY"])
-def test_the_compose_file_refuses_to_run_without_each_secret_key(key):
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "EVERYDOOR_JWT_SECRET": TEST_SECRET,
+def test_the_compose_file_refuses_to_run_without_each_secret_key_or_the_provider(key):
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **TEST_IDP,
            "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET, "SUPERVISION_REFERENCE_KEY": TEST_SECRET,
            "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET}
     del env[key]  # no shipped fallback: a forgotten key stops `up`, it is not a public default

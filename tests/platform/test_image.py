@@ -14,7 +14,7 @@ import textwrap
 import pytest
 import yaml
 
-from shared.auth import AuthConfigError, signing_key
+from shared.auth import AuthConfigError, trusted_keys
 from shared.infra import topic_configs
 from shared.processes import SERVICES
 from shared.settings import PlatformSettings
@@ -80,7 +80,7 @@ def test_the_runtime_dependencies_are_enough_to_build_every_service(tmp_path):
         for name in {list(SERVICES)!r}:
             main = importlib.import_module(f"services.{{name}}.__main__")
             settings = importlib.import_module(f"services.{{name}}.config").Settings(
-                platform=PlatformSettings(everydoor_jwt_secret="k" * 40,
+                platform=PlatformSettings(everydoor_jwks_url="https://idp.example/certs",
                                           everydoor_dev_mode=False))
             assert create_app(main.spec(settings)).openapi()["paths"]
         importlib.import_module("services.bank_partner.__main__")
@@ -165,7 +165,7 @@ def test_k8s_service_listens_where_its_probes_and_service_point(name):
         "template"]["metadata"]["labels"].items()
 
 
-def test_k8s_config_is_production_mode_with_replicas_and_the_placeholder_key_is_refused():
+def test_k8s_config_is_production_mode_with_replicas_and_the_placeholder_provider_is_refused():
     objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
     config = objects[("ConfigMap", "everydoor-config")]["data"]
     secret = objects[("Secret", "everydoor-secrets")]["stringData"]
@@ -178,5 +178,12 @@ def test_k8s_config_is_production_mode_with_replicas_and_the_placeholder_key_is_
                          min_insync_replicas=settings.kafka_min_insync_replicas,
                          require_replication=True) == {"min.insync.replicas": "2"}
     assert settings.kafka_topic_replication_factor == 3
+    assert "EVERYDOOR_JWT_SECRET" not in {**config, **secret}, "tokens are asymmetric"
+    assert settings.everydoor_jwks_url and settings.everydoor_jwks_url.startswith("https://")
+    assert settings.everydoor_jwt_max_lifetime_s <= 12 * 3600
     with pytest.raises(AuthConfigError):  # nobody runs the shipped placeholder by mistake
-        signing_key(settings)
+        trusted_keys(settings)
+    real = settings.model_copy(update={
+        "everydoor_jwks_url": settings.everydoor_jwks_url.replace("CHANGE_ME.", ""),
+        "everydoor_jwt_issuer": settings.everydoor_jwt_issuer.replace("CHANGE_ME.", "")})
+    assert trusted_keys(real), "with the provider's real address the services start"
