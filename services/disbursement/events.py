@@ -23,6 +23,7 @@ INSTRUCTION_STATUS_CHANGED = "disbursement.instruction.status_changed.v1"
 HOLD_APPLIED = "disbursement.hold.applied.v1"
 HOLD_RELEASED = "disbursement.hold.released.v1"
 REPAYMENT_RECORDED = "disbursement.loan.repayment_recorded.v1"
+BANK_MESSAGE_RECEIVED = "disbursement.bank_message.received.v1"
 BANK_STATUS = "bank.instruction.status.v1"
 
 InstructionStatus = Literal["approved", "sent", "accepted", "rejected", "settled", "failed",
@@ -139,6 +140,25 @@ class RepaymentRecordedV1(_Event):
     occurred_at: datetime
 
 
+class BankMessageReceivedV1(_Event):
+    """`disbursement.bank_message.received.v1`: a partner's status (authenticated and applied)
+    on the household's record, so the timeline shows which bank message made the instruction
+    accepted, settled or repaid. Caused by the instruction's `sent` status change; the status
+    change or repayment it brings about is caused by this event."""
+
+    instruction_id: str
+    application_id: str
+    household_id: str
+    partner: str
+    status: str
+    message_id: str  # the partner's CloudEvents id
+    bank_reference: str | None = None
+    amount_vnd: int | None = None
+    reason_code: str | None = None
+    occurred_at: datetime
+    actor: str  # `partner:<id>`
+
+
 EVENTS: dict[str, type[BaseModel]] = {
     APPLICATION_SUBMITTED: ApplicationEventV1,
     APPLICATION_REVIEWED: ApplicationEventV1,
@@ -149,5 +169,6 @@ EVENTS: dict[str, type[BaseModel]] = {
     HOLD_APPLIED: HoldEventV1,
     HOLD_RELEASED: HoldEventV1,
     REPAYMENT_RECORDED: RepaymentRecordedV1,
+    BANK_MESSAGE_RECEIVED: BankMessageReceivedV1,
     BANK_STATUS: BankInstructionStatusV1,
 }

@@ -137,6 +137,8 @@ instruction = sa.Table(
     sa.Column("settled_amount_vnd", sa.BigInteger),
     sa.Column("settled_messages", sa.Integer, nullable=False, server_default="0"),
     sa.Column("sent_at", _TS),
+    # The `sent` status change's event: the partner's answers are its children on the timeline.
+    sa.Column("sent_event_id", sa.Text),
     _now(),
     sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
     sa.Index("ix_instruction_status_date", "status", "scheduled_date"),

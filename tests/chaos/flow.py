@@ -38,6 +38,8 @@ WITH_A_LOAN = EVERY_HOUSEHOLD + Counter({
     disbursement.APPLICATION_CONFIRMED: 1, disbursement.INSTRUCTION_ISSUED: 1,
     disbursement.INSTRUCTION_STATUS_CHANGED: 4,  # approved, sent, accepted, settled
     disbursement.REPAYMENT_RECORDED: 1,  # the reference partner reports one repayment
+    # the bank's messages that changed something: accepted, settled, the repayment
+    disbursement.BANK_MESSAGE_RECEIVED: 3,
 })
 INSTRUCTION_STATUSES = ["approved", "sent", "accepted", "settled"]
 

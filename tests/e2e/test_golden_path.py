@@ -286,9 +286,37 @@ async def test_one_household_from_survey_to_settled_loan_in_one_timeline_and_tra
         tree = await o.timeline(golden, tree=True)
         assert _find(tree, decided_event["event_id"], under=surveyed_event["event_id"])
 
+        # 8b. The causal chain reaches the bank: each bank message that changed the instruction
+        # is on the timeline (from the partner, with its reference), under the `sent` status, and
+        # no entry's cause is missing from the timeline.
+        def settled_on_timeline(evts: list[dict[str, Any]]) -> bool:
+            return any(e["type"] == disbursement_events.INSTRUCTION_STATUS_CHANGED
+                       and e["data"].get("status") == "settled" for e in evts)
+
+        events = await eventually(lambda: _timeline_when(o, golden, settled_on_timeline),
+                                  timeout=60, message="the settlement on the timeline")
+        by_id = {e["event_id"]: e for e in events}
+        orphans = [(e["type"], e["causation_id"]) for e in events
+                   if e["causation_id"] and e["causation_id"] not in by_id]
+        assert orphans == [], orphans
+        settled_change = next(e for e in events if e["type"] ==
+                              disbursement_events.INSTRUCTION_STATUS_CHANGED
+                              and e["data"].get("status") == "settled")
+        message = by_id[settled_change["causation_id"]]
+        assert message["type"] == disbursement_events.BANK_MESSAGE_RECEIVED
+        assert message["actor"] == "partner:vbsp" and message["data"]["status"] == "settled"
+        assert message["data"]["bank_reference"].startswith("VBSP")
+        assert by_id[message["causation_id"]]["data"].get("status") == "sent"
+
         # 9. Every service's processing of this chain is inside the officers' traces.
         await eventually(lambda: _traced(system, events), timeout=30,
                          message="spans of all four services are in the officers' traces")
+
+
+async def _timeline_when(o: Officers, household_id: str,
+                         done: Any) -> list[dict[str, Any]] | None:
+    events = await o.timeline(household_id)
+    return events if done(events) else None
 
 
 async def test_a_new_survey_above_the_line_makes_the_household_just_escaped(system):

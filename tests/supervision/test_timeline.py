@@ -122,6 +122,11 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
             "complaint_id": "KN-2", "household_id": household}),
         (disb.TOPIC, disb.SOURCE, disb.HOLD_RELEASED, {
             "household_id": household, "complaint_id": "KN-2", "instruction_ids": ["i-1"]}),
+        (disb.TOPIC, disb.SOURCE, disb.BANK_MESSAGE_RECEIVED, {
+            "instruction_id": "i-1", "application_id": "a-1", "household_id": household,
+            "partner": "vbsp", "status": "settled", "message_id": "m-1",
+            "bank_reference": "VBSP-123", "amount_vnd": 50_000_000,
+            "occurred_at": t0.isoformat(), "actor": "partner:vbsp"}),
         (disb.TOPIC, disb.SOURCE, disb.INSTRUCTION_STATUS_CHANGED, {
             "instruction_id": "i-1", "application_id": "a-1", "household_id": household,
             "status": "settled", "occurred_at": t0.isoformat()}),
@@ -161,6 +166,8 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
     assert seen[disb.REPAYMENT_RECORDED]["summary"]["en"] == (
         "Repayment of 1,000,000 VND; outstanding principal 49,000,000 VND")
     assert seen[disb.INSTRUCTION_STATUS_CHANGED]["summary"]["vi"].endswith("đã chi trả")
+    bank = seen[disb.BANK_MESSAGE_RECEIVED]
+    assert bank["actor"] == "partner:vbsp" and "reference VBSP-123" in bank["summary"]["en"]
     assert "1.100.000 đ" in seen[reg.HOUSEHOLD_SURVEYED]["summary"]["vi"]
     assert seen[disb.APPLICATION_SUBMITTED]["actor"] == "commune_officer:lan"
     assert seen[disb.INSTRUCTION_ISSUED]["trace_id"] == trace.split("-")[1]

@@ -17,6 +17,7 @@ from services.disbursement.handlers.common import Service
 from services.eligibility import events as eligibility_events
 from services.supervision import events as supervision_events
 from shared.consumer import BatchContext, DeadLetter, EventContext
+from shared.envelope import Envelope
 
 INS = tables.instruction
 
@@ -165,15 +166,16 @@ async def on_bank_status(svc: Service, ctx: EventContext,
     if verdict.action == "duplicate":
         return
     if verdict.action == "repayment":
-        await _repayment(session, svc, ctx, row, p)
+        await _repayment(session, svc, ctx, row, p, partner)
         return
+    received = await _received(svc, ctx, row, p, partner)
     reason = p.reason_code or f"{p.status} by {partner}"
     settled = {"settled_messages": INS.c.settled_messages + 1,
                "settled_amount_vnd": p.amount_vnd if p.amount_vnd is not None
                else row.amount_vnd} if p.status == "settled" else {}
     row = await instructions.set_status(session, svc, row, status=p.status, source="bank",
                                         reason=reason, actor=f"partner:{partner}",
-                                        causation=ctx.event, bank_reference=p.bank_reference,
+                                        causation=received, bank_reference=p.bank_reference,
                                         amount_vnd=p.amount_vnd, occurred_at=p.occurred_at,
                                         event_id=ctx.event.id, extra=settled)
     if p.status == "settled" and row.term_months is not None:
@@ -182,6 +184,25 @@ async def on_bank_status(svc: Service, ctx: EventContext,
     if p.status == "reversed":
         await session.execute(sa.update(tables.loan).where(tables.loan.c.instruction_id == row.id)
                               .values(status="reversed", updated_at=sa.func.now()))
+
+
+async def _received(svc: Service, ctx: EventContext, row: Any, p: events.BankInstructionStatusV1,
+                    partner: str) -> Envelope:
+    """The partner's message on the household's record (`partner:<id>`), caused by the
+    instruction's `sent` status change: the timeline's tree reaches the bank without an orphan,
+    and an auditor sees which bank message settled a loan."""
+    sent = Envelope(type=events.INSTRUCTION_STATUS_CHANGED, source=events.SOURCE, data={},
+                    id=row.sent_event_id or ctx.event.id,
+                    correlation_id=ctx.event.correlation_id, traceparent=ctx.event.traceparent,
+                    tracestate=ctx.event.tracestate)
+    data = events.BankMessageReceivedV1(
+        instruction_id=row.id, application_id=row.application_id, household_id=row.household_id,
+        partner=partner, status=p.status, message_id=ctx.event.id,
+        bank_reference=p.bank_reference, amount_vnd=p.amount_vnd, reason_code=p.reason_code,
+        occurred_at=p.occurred_at, actor=f"partner:{partner}")
+    return await svc.emit(ctx.session, events.TOPIC, type=events.BANK_MESSAGE_RECEIVED,
+                          subject=row.household_id, causation=sent,
+                          data=data.model_dump(mode="json"))
 
 
 async def _open_loan(session: AsyncSession, row: Any, *, disbursed_on: date,
@@ -199,7 +220,7 @@ async def _open_loan(session: AsyncSession, row: Any, *, disbursed_on: date,
 
 
 async def _repayment(session: AsyncSession, svc: Service, ctx: EventContext, row: Any,
-                     p: events.BankInstructionStatusV1) -> None:
+                     p: events.BankInstructionStatusV1, partner: str) -> None:
     if not p.amount_vnd or p.amount_vnd <= 0:
         raise DeadLetter(f"instruction {row.id}: repayment_received without a positive amount_vnd")
     loan_t = tables.loan
@@ -216,6 +237,7 @@ async def _repayment(session: AsyncSession, svc: Service, ctx: EventContext, row
                               .where(tables.bank_message.c.event_id == ctx.event.id)
                               .values(verdict="duplicate"))
         return
+    received = await _received(svc, ctx, row, p, partner)
     repaid = loan.repaid_vnd + p.amount_vnd
     position = domain.loan_position(
         instalments=domain.schedule(principal_vnd=loan.principal_vnd,
@@ -228,7 +250,7 @@ async def _repayment(session: AsyncSession, svc: Service, ctx: EventContext, row
         status="repaid" if position.next_due_date is None else "active",
         updated_at=sa.func.now()))
     await svc.emit(session, events.TOPIC, type=events.REPAYMENT_RECORDED, subject=row.household_id,
-                   causation=ctx.event, data=events.RepaymentRecordedV1(
+                   causation=received, data=events.RepaymentRecordedV1(
                        instruction_id=row.id, household_id=row.household_id,
                        amount_vnd=p.amount_vnd, repaid_vnd=repaid,
                        outstanding_principal_vnd=position.outstanding_principal_vnd,

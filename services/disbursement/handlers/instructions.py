@@ -109,9 +109,17 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
                      event_id: str | None = None, extra: dict[str, Any] | None = None) -> Any:
     """Move an instruction to `status`: row, history, application, budget and event together."""
     previous = row.status
+    changed = events.InstructionStatusChangedV1.model_validate({
+        "instruction_id": row.id, "application_id": row.application_id,
+        "household_id": row.household_id, "status": status, "previous_status": previous,
+        "reason": reason, "bank_reference": bank_reference, "amount_vnd": amount_vnd,
+        "occurred_at": occurred_at or utcnow()})
+    env = svc.outbox.new(type=events.INSTRUCTION_STATUS_CHANGED,
+                         data=changed.model_dump(mode="json"), subject=row.household_id,
+                         causation=causation)
     values: dict[str, Any] = {"status": status, "updated_at": sa.func.now(), **(extra or {})}
-    if status == "sent":
-        values["sent_at"] = sa.func.now()
+    if status == "sent":  # the bank's answers hang under this event on the timeline
+        values.update(sent_at=sa.func.now(), sent_event_id=env.id)
     if bank_reference:
         values["bank_reference"] = bank_reference
     row = (await session.execute(sa.update(INS).where(INS.c.id == row.id).values(**values)
@@ -127,14 +135,7 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
         await record_application_status(session, application_id=row.application_id,
                                         status=APPLICATION_AFTER[status], actor=actor,
                                         reason=reason or f"instruction {status}")
-    changed = events.InstructionStatusChangedV1.model_validate({
-        "instruction_id": row.id, "application_id": row.application_id,
-        "household_id": row.household_id, "status": status, "previous_status": previous,
-        "reason": reason, "bank_reference": bank_reference, "amount_vnd": amount_vnd,
-        "occurred_at": occurred_at or utcnow()})
-    await svc.emit(session, events.TOPIC, type=events.INSTRUCTION_STATUS_CHANGED,
-                   data=changed.model_dump(mode="json"), subject=row.household_id,
-                   causation=causation)
+    await svc.outbox.add(session, events.TOPIC, env)
     return row
 
 

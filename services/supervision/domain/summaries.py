@@ -258,6 +258,16 @@ def _bank_status(d: D) -> Summary:
     return f"Ngân hàng báo: {s_vi}", f"Bank reported: {s_en}"
 
 
+def _bank_message(d: D) -> Summary:
+    s_vi, s_en = _pair(INSTRUCTION_STATUS, d.get("status"))
+    ref = d.get("bank_reference")
+    bank = str(d.get("partner", "?")).upper()
+    return (f"{bank} báo lệnh chi {d.get('instruction_id', '?')[:8]}: {s_vi}"
+            + (f" (số tham chiếu {ref})" if ref else ""),
+            f"{bank} reported instruction {d.get('instruction_id', '?')[:8]}: {s_en}"
+            + (f" (reference {ref})" if ref else ""))
+
+
 SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "registry.household.registered.v1": _registered,
     "registry.household.updated.v1": _updated,
@@ -288,6 +298,7 @@ SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "disbursement.hold.applied.v1": _hold_applied,
     "disbursement.hold.released.v1": _hold_released,
     "disbursement.loan.repayment_recorded.v1": _repayment,
+    "disbursement.bank_message.received.v1": _bank_message,
     "bank.instruction.status.v1": _bank_status,
 }
 
