@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -40,6 +40,34 @@ class PlatformSettings(BaseSettings):
     # Outside dev mode a replication factor of 1 is refused unless this says the cluster has
     # one broker on purpose (the compose file's); see topic_configs in shared/infra.py.
     kafka_allow_unreplicated_topics: bool = False
+    # How every client of the code reaches the broker (shared.broker.client_security): PLAINTEXT
+    # for the embedded dev broker only; SASL_SSL (SCRAM over TLS, one principal per service) in
+    # compose and k8s; SSL with a client certificate and key for mutual TLS.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None  # never shown in a repr or a log line
+    # The CA that signed the brokers' certificates (unset: the system's trust store), and the
+    # client's own certificate and key for mutual TLS.
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    # Outside dev mode a protocol without TLS (PLAINTEXT, SASL_PLAINTEXT) is refused unless this
+    # says the traffic is protected otherwise on purpose (e.g. a service mesh's mutual TLS).
+    kafka_allow_plaintext: bool = False
+
+    @model_validator(mode="after")
+    def _kafka_credentials_complete(self) -> PlatformSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password
+                and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (this service's principal)")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together (mutual TLS)")
+        if self.kafka_ssl_certfile is not None and not self.kafka_tls:
+            raise ValueError("KAFKA_SSL_CERTFILE needs KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL")
+        return self
 
     @model_validator(mode="after")
     def _insync_within_replicas(self) -> PlatformSettings:
@@ -53,6 +81,16 @@ class PlatformSettings(BaseSettings):
     def kafka_require_replication(self) -> bool:
         """Whether topics the services create must have replicas (outside dev mode)."""
         return not self.everydoor_dev_mode and not self.kafka_allow_unreplicated_topics
+
+    @property
+    def kafka_tls(self) -> bool:
+        """Whether clients talk to the broker over TLS."""
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def kafka_require_tls(self) -> bool:
+        """Whether a protocol without TLS is refused (outside dev mode, unless allowed)."""
+        return not self.everydoor_dev_mode and not self.kafka_allow_plaintext
 
 
 class ServiceSettings(BaseSettings):

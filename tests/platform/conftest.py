@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.platform.manifests import TEST_SECRET, compose_config
+from tests.platform.manifests import KAFKA_PASSWORDS, TEST_SECRET, compose_config
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +17,7 @@ def compose() -> dict[str, Any]:
                              "EVERYDOOR_JWT_SECRET": TEST_SECRET,
                              "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET + "-ref",
                              "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET + "-rate",
-                             "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true"})
+                             "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true",
+                             **KAFKA_PASSWORDS})
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)

@@ -17,6 +17,9 @@ K8S = ROOT / "deploy" / "k8s"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sql"
 # Any value of 32+ characters: the compose file requires EVERYDOOR_JWT_SECRET.
 TEST_SECRET = "platform-test-secret-" + "x" * 24
+# Each Kafka principal's password: compose requires every one (docker-compose.yml header).
+KAFKA_PASSWORDS = {f"{name}_KAFKA_PASSWORD": f"kafka-{name.lower()}-{TEST_SECRET}"
+                   for name in ("REGISTRY", "ELIGIBILITY", "DISBURSEMENT", "SUPERVISION", "VBSP")}
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
