@@ -15,13 +15,40 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import PlatformTables
 from shared.infra import ensure_topics
 from shared.outbox import requeue_sent
+from shared.settings import PlatformSettings
 
 log = logging.getLogger("everydoor.broker")
+
+
+def client_security(settings: PlatformSettings) -> dict[str, Any]:
+    """The aiokafka keyword arguments that authenticate and encrypt a client: every producer,
+    consumer and admin client the code creates takes them (tests/backbone/test_kafka_security.py
+    fails on one that does not). Outside dev mode a protocol without TLS is refused here, before
+    anything connects, unless KAFKA_ALLOW_PLAINTEXT=true."""
+    protocol = settings.kafka_security_protocol
+    if not settings.kafka_tls and settings.kafka_require_tls:
+        raise ValueError(
+            f"KAFKA_SECURITY_PROTOCOL is {protocol}: outside dev mode (EVERYDOOR_DEV_MODE=false) "
+            "the services send nothing to Kafka in clear text; use SASL_SSL (or SSL with a client "
+            "certificate), or set KAFKA_ALLOW_PLAINTEXT=true where the network encrypts it")
+    kwargs: dict[str, Any] = {"security_protocol": protocol}
+    if settings.kafka_tls:
+        # Verifies the broker's certificate and host name; presents ours for mutual TLS.
+        kwargs["ssl_context"] = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile, certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile)
+    if protocol.startswith("SASL_"):
+        assert settings.kafka_sasl_password is not None  # the settings validate it
+        kwargs.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                      sasl_plain_username=settings.kafka_sasl_username,
+                      sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+    return kwargs
 
 
 class BrokerWatch:
@@ -32,10 +59,11 @@ class BrokerWatch:
                  consumed: Iterable[str] = (), interval_s: float = 5.0,
                  republish_window: timedelta = timedelta(hours=24),
                  grace_s: float = 10.0, replication_factor: int = 1,
-                 min_insync_replicas: int = 1, require_replication: bool = False) -> None:
+                 min_insync_replicas: int = 1, require_replication: bool = False,
+                 platform: PlatformSettings | None = None) -> None:
         self.bootstrap = bootstrap
         self._ensure_topics = functools.partial(
-            ensure_topics, replication_factor=replication_factor,
+            ensure_topics, platform=platform, replication_factor=replication_factor,
             min_insync_replicas=min_insync_replicas, require_replication=require_replication)
         self.producer = producer
         self.engine = engine

@@ -28,9 +28,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.broker import client_security
 from shared.db import PlatformTables
 from shared.envelope import Envelope, EnvelopeError, producer_of
 from shared.outbox import Outbox, buffering
+from shared.settings import PlatformSettings
 from shared.telemetry import Metrics, context_from
 
 log = logging.getLogger("everydoor.consumer")
@@ -175,8 +177,10 @@ class Consumer:
                  outbox: Outbox, metrics: Metrics, batch_size: int = 500, max_attempts: int = 3,
                  session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 500,
                  group_id: str | None = None, fetch_max_wait_ms: int = 100,
-                 start_timeout_s: float = 30.0) -> None:
+                 start_timeout_s: float = 30.0, platform: PlatformSettings | None = None) -> None:
         self.spec = spec
+        # Kafka security (shared.broker.client_security); None: the environment's settings.
+        self.platform = platform or PlatformSettings()
         self.name = f"{service}.{spec.name}"
         self.group_id = group_id or self.name
         self.bootstrap = bootstrap
@@ -217,6 +221,7 @@ class Consumer:
             # A broker that restarted empty may recreate a topic with another partition count
             # (auto-created by a client's metadata request): notice within seconds, not 5 min.
             metadata_max_age_ms=5000,
+            **client_security(self.platform),
         )
         self.kafka.subscribe(self.spec.topics, listener=_Rebalance(self))
         try:

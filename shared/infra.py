@@ -20,6 +20,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.settings import PlatformSettings
 
 log = logging.getLogger("everydoor.infra")
 
@@ -134,6 +138,8 @@ class EmbeddedInfra:
     def client_env(self) -> dict[str, str]:
         """What the services need to use these servers."""
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                # Tansu here speaks neither TLS nor SASL (docs/bank-partner.md "Kafka security").
+                "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
                 "DATABASE_URL": self.database_url,
                 "KAFKA_TOPIC_PARTITIONS": str(self.partitions)}
 
@@ -155,7 +161,11 @@ class EmbeddedInfra:
             self._start_broker()
             self._start_postgres()
             self._create_databases()
-            _run_coroutine(ensure_topics(self.bootstrap_servers, self.topics, self.partitions))
+            from shared.settings import PlatformSettings
+
+            _run_coroutine(ensure_topics(self.bootstrap_servers, self.topics, self.partitions,
+                                         platform=PlatformSettings(
+                                             kafka_security_protocol="PLAINTEXT")))
         except BaseException:
             self.stop()
             raise
@@ -302,13 +312,18 @@ def topic_configs(*, replication_factor: int, min_insync_replicas: int,
 
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 6, *,
                         replication_factor: int = 1, min_insync_replicas: int = 1,
-                        require_replication: bool = False) -> None:
+                        require_replication: bool = False,
+                        platform: PlatformSettings | None = None) -> None:
     """Create the topics that do not exist yet (idempotent, safe against a real Kafka too).
 
     `require_replication` (outside dev mode) refuses, before connecting, to create topics with
-    one replica; `min.insync.replicas` is set on the topics when above 1.
+    one replica; `min.insync.replicas` is set on the topics when above 1. The admin client
+    authenticates with `platform`'s Kafka security (None: the environment's settings).
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from shared.broker import client_security  # shared.broker imports this module
+    from shared.settings import PlatformSettings
 
     wanted = sorted(set(topics))
     if not wanted:
@@ -316,7 +331,8 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int =
     configs = topic_configs(replication_factor=replication_factor,
                             min_insync_replicas=min_insync_replicas,
                             require_replication=require_replication)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000,
+                                **client_security(platform or PlatformSettings()))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared import audit, db, privacy, problems
 from shared.audit import ReasonQ
 from shared.auth import Authenticator, CurrentUser, Principal, require_role
-from shared.broker import BrokerWatch
+from shared.broker import BrokerWatch, client_security
 from shared.consumer import Consumer, ConsumerSpec
 from shared.db import PlatformTables
 from shared.outbox import CORRELATION_ID, Outbox, Relay, requeue_sent
@@ -208,6 +208,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         bootstrap_servers=settings.bootstrap_servers, acks="all",
         enable_idempotence=settings.platform.kafka_enable_idempotence,
         linger_ms=5, max_batch_size=1024 * 1024, request_timeout_ms=15000,
+        **client_security(settings.platform),
     )
 
 
@@ -247,6 +248,7 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
             replication_factor=settings.platform.kafka_topic_replication_factor,
             min_insync_replicas=settings.platform.kafka_min_insync_replicas,
             require_replication=settings.platform.kafka_require_replication,
+            platform=settings.platform,
             republish_window=timedelta(hours=settings.broker_republish_window_h),
             grace_s=settings.broker_recovery_grace_s)
         relay.ready = rt.broker.producer_ready
@@ -272,6 +274,7 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
                 group_id=f"{settings.consumer_group_prefix}{spec.name}.{cs.name}",
                 start_timeout_s=settings.consumer_start_timeout_s,
+                platform=settings.platform,
             )
             rt.consumers.append(consumer)
             # Joins its group in the background: the API and /health answer meanwhile, and a

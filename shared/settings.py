@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -62,11 +62,40 @@ class PlatformSettings(BaseSettings):
     # it is open, as on a private network. Outside dev mode start-up warns when it is unset.
     everydoor_metrics_token: str | None = None
 
+    # How every client of the code reaches the broker (shared.broker.client_security): PLAINTEXT
+    # for the embedded dev broker only; SASL_SSL (SCRAM over TLS, one principal per service) in
+    # compose and k8s; SSL with a client certificate and key for mutual TLS.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None  # never shown in a repr or a log line
+    # The CA that signed the brokers' certificates (unset: the system's trust store), and the
+    # client's own certificate and key for mutual TLS.
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    # Outside dev mode a protocol without TLS (PLAINTEXT, SASL_PLAINTEXT) is refused unless this
+    # says the traffic is protected otherwise on purpose (e.g. a service mesh's mutual TLS).
+    kafka_allow_plaintext: bool = False
+
     @model_validator(mode="after")
     def _metrics_token_is_a_secret(self) -> PlatformSettings:
         token = self.everydoor_metrics_token
         if token is not None and (len(token) < 16 or token.strip() in ("", "CHANGE_ME")):
             raise ValueError("EVERYDOOR_METRICS_TOKEN must be 16+ characters when set")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_credentials_complete(self) -> PlatformSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password
+                and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (this service's principal)")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together (mutual TLS)")
+        if self.kafka_ssl_certfile is not None and not self.kafka_tls:
+            raise ValueError("KAFKA_SSL_CERTFILE needs KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL")
         return self
 
     @model_validator(mode="after")
@@ -81,6 +110,16 @@ class PlatformSettings(BaseSettings):
     def kafka_require_replication(self) -> bool:
         """Whether topics the services create must have replicas (outside dev mode)."""
         return not self.everydoor_dev_mode and not self.kafka_allow_unreplicated_topics
+
+    @property
+    def kafka_tls(self) -> bool:
+        """Whether clients talk to the broker over TLS."""
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def kafka_require_tls(self) -> bool:
+        """Whether a protocol without TLS is refused (outside dev mode, unless allowed)."""
+        return not self.everydoor_dev_mode and not self.kafka_allow_plaintext
 
 
 class ServiceSettings(BaseSettings):

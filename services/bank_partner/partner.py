@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.helpers import create_ssl_context
 
 from services.bank_partner.config import PartnerConfig
 from services.bank_partner.signing import SigningKey, sign_status
@@ -107,6 +108,20 @@ def decide(config: PartnerConfig, instruction: events.InstructionIssuedV1) -> st
     return "settled"
 
 
+def client_security(config: PartnerConfig) -> dict[str, Any]:
+    """The aiokafka keyword arguments that authenticate (SASL) and encrypt (TLS) its clients —
+    what a bank sets for its own principal (Every Door's services: shared.broker)."""
+    kwargs: dict[str, Any] = {"security_protocol": config.security_protocol}
+    if config.security_protocol in ("SSL", "SASL_SSL"):
+        kwargs["ssl_context"] = create_ssl_context(
+            cafile=config.ssl_cafile, certfile=config.ssl_certfile, keyfile=config.ssl_keyfile)
+    if config.security_protocol.startswith("SASL_"):
+        kwargs.update(sasl_mechanism=config.sasl_mechanism,
+                      sasl_plain_username=config.sasl_username,
+                      sasl_plain_password=config.sasl_password)
+    return kwargs
+
+
 def bank_reference(partner: str, instruction_id: str, suffix: str = "") -> str:
     """The bank's own stable reference for an instruction (or one of its repayments)."""
     digest = hashlib.sha256(f"{instruction_id}{suffix}".encode()).hexdigest()[:12].upper()
@@ -154,9 +169,9 @@ class Partner:
             events.instructions_topic(cfg.partner), bootstrap_servers=cfg.bootstrap_servers,
             group_id=cfg.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=cfg.session_timeout_ms,
-            heartbeat_interval_ms=cfg.heartbeat_interval_ms)
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms, **client_security(cfg))
         self.producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap_servers, acks="all",
-                                         linger_ms=5)
+                                         linger_ms=5, **client_security(cfg))
         await self.producer.start()
         await self.consumer.start()
         self.started.set()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.platform.manifests import TEST_IDP, TEST_SECRET, compose_config
+from tests.platform.manifests import KAFKA_PASSWORDS, TEST_IDP, TEST_SECRET, compose_config
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +18,7 @@ def compose() -> dict[str, Any]:
                              "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET + "-ref",
                              "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET + "-rate",
                              "SUPERVISION_REFERENCE_KEY": TEST_SECRET + "-reference",
-                             "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true"})
+                             "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true",
+                             **KAFKA_PASSWORDS})
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)

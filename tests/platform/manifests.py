@@ -20,6 +20,9 @@ TEST_SECRET = "platform-test-secret-" + "x" * 24
 # The identity provider the compose file requires (never fetched by the tests).
 TEST_IDP = {"EVERYDOOR_JWT_ISSUER": "https://sso.example.test/realms/everydoor",
             "EVERYDOOR_JWKS_URL": "https://sso.example.test/realms/everydoor/certs"}
+# Each Kafka principal's password: compose requires every one (docker-compose.yml header).
+KAFKA_PASSWORDS = {f"{name}_KAFKA_PASSWORD": f"kafka-{name.lower()}-{TEST_SECRET}"
+                   for name in ("REGISTRY", "ELIGIBILITY", "DISBURSEMENT", "SUPERVISION", "VBSP")}
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,9 @@ topic the code uses, one database per service, traces to Jaeger through the coll
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,6 +20,7 @@ from shared.auth import UrlKeySet, trusted_keys
 from shared.processes import SERVICES
 from tests.platform.manifests import (
     INIT_SQL,
+    KAFKA_PASSWORDS,
     ROOT,
     TEST_IDP,
     TEST_SECRET,
@@ -27,7 +30,8 @@ from tests.platform.manifests import (
     volumes,
 )
 
-INFRA = ("kafka", "kafka-init", "postgres", "otel-collector", "jaeger")
+INFRA = ("kafka-certs", "kafka", "kafka-init", "postgres", "otel-collector", "jaeger")
+CA_FILE = "/etc/everydoor/kafka-ca/ca.pem"
 
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:
@@ -63,7 +67,23 @@ def test_compose_file_has_the_infrastructure_the_platform_needs(compose):
     kafka_env = env_of(services["kafka"])
     assert "broker" in kafka_env["KAFKA_PROCESS_ROLES"] and "controller" in kafka_env[
         "KAFKA_PROCESS_ROLES"], "single-node KRaft: broker and controller in one process"
-    assert "PLAINTEXT://kafka:9092" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    # Clients reach Kafka over SASL_SSL only; the controller listens inside the container.
+    assert kafka_env["KAFKA_ADVERTISED_LISTENERS"] == (
+        "SASL_SSL://kafka:9092,EXTERNAL://localhost:9094")
+    protocols = dict(pair.split(":") for pair in
+                     kafka_env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    listeners = dict(re.match(r"(\w+)://(.*)", item).groups()  # type: ignore[union-attr]
+                     for item in kafka_env["KAFKA_LISTENERS"].split(","))
+    for name, address in listeners.items():
+        assert protocols[name] == "SASL_SSL" or address.startswith("localhost:"), (
+            f"listener {name} is {protocols[name]} and reachable from other containers")
+    assert kafka_env["KAFKA_SASL_ENABLED_MECHANISMS"].split(",")[0] == "SCRAM-SHA-512"
+    assert kafka_env["KAFKA_LISTENER_NAME_EXTERNAL_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka_env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert kafka_env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert services["kafka"]["depends_on"]["kafka-certs"]["condition"] == (
+        "service_completed_successfully")
+    assert "--command-config" in healthcheck_text(services["kafka"])
     assert services["postgres"]["image"].startswith("postgres:")
     assert (16686, 16686) in ports(services["jaeger"]), "Jaeger UI on localhost:16686"
     for name in ("kafka", "postgres"):
@@ -103,6 +123,16 @@ def test_each_service_runs_its_module_on_its_port_and_is_ready_checked(compose, 
     assert settings.platform.everydoor_jwt_issuer == TEST_IDP["EVERYDOOR_JWT_ISSUER"]
     assert settings.audience == f"everydoor-{name}"
     assert settings.platform.everydoor_jwt_max_lifetime_s <= 12 * 3600
+    # Its own Kafka principal, SCRAM over TLS checked against the mounted CA.
+    assert settings.platform.kafka_security_protocol == "SASL_SSL"
+    assert settings.platform.kafka_sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.platform.kafka_sasl_username == name
+    assert settings.platform.kafka_sasl_password is not None
+    assert settings.platform.kafka_sasl_password.get_secret_value() == KAFKA_PASSWORDS[
+        f"{name.upper()}_KAFKA_PASSWORD"]
+    assert str(settings.platform.kafka_ssl_cafile) == CA_FILE
+    assert volumes(svc)["/etc/everydoor/kafka-ca"] == "kafka-ca"
+    assert settings.platform.kafka_require_tls, "compose must not allow clear text"
     assert env["OTEL_SERVICE_NAME"] == name
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
 
@@ -114,6 +144,10 @@ def test_the_reference_bank_partner_reads_its_topics_from_kafka(compose, in_cont
     in_container(svc)
     config = PartnerConfig.from_env()
     assert config.bootstrap_servers == "kafka:9092"
+    assert (config.security_protocol, config.sasl_mechanism, config.sasl_username) == (
+        "SASL_SSL", "SCRAM-SHA-512", f"bank-{config.partner}")
+    assert config.sasl_password == KAFKA_PASSWORDS["VBSP_KAFKA_PASSWORD"]
+    assert str(config.ssl_cafile) == CA_FILE and "/etc/everydoor/kafka-ca" in volumes(svc)
     assert f"127.0.0.1:{config.health_port}/health" in healthcheck_text(svc)
     assert config.state_file is not None
     assert any(str(config.state_file).startswith(target) for target in volumes(svc)), (
@@ -181,11 +215,11 @@ def test_traces_go_from_the_services_through_the_collector_to_jaeger(compose):
 
 @pytest.mark.parametrize("key", ["EVERYDOOR_JWKS_URL", "EVERYDOOR_JWT_ISSUER",
                                  "SUPERVISION_RATE_LIMIT_KEY", "SUPERVISION_REFERENCE_KEY",
-                                 "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY"])
+                                 "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY", *KAFKA_PASSWORDS])
 def test_the_compose_file_refuses_to_run_without_each_secret_key_or_the_provider(key):
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **TEST_IDP,
            "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET, "SUPERVISION_REFERENCE_KEY": TEST_SECRET,
-           "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET}
+           "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET, **KAFKA_PASSWORDS}
     del env[key]  # no shipped fallback: a forgotten key stops `up`, it is not a public default
     result = compose_config(env)
     assert result.returncode != 0
@@ -196,3 +230,78 @@ def test_the_reference_partner_is_a_sandbox_profile(compose):
     partner = compose["services"]["bank-partner"]
     assert partner.get("profiles") == ["sandbox"], "production `up` must not start a fake bank"
     assert env_of(partner)["BANK_PARTNER_SANDBOX"] == "true"
+
+
+def granted(script: str) -> dict[str, list[tuple[set[str], str, str, bool]]]:
+    """principal → [(operations, resource type, name, prefixed)] from kafka-init's `acl` lines."""
+    out: dict[str, list[tuple[set[str], str, str, bool]]] = {}
+    for line in script.splitlines():
+        words = line.split()
+        if not words or words[0] != "acl" or len(words) < 3 or words[1].startswith('"'):
+            continue
+        kind = "topic" if "--topic" in words else "group"
+        out.setdefault(words[1], []).append((
+            {words[i + 1] for i, w in enumerate(words) if w == "--operation"}, kind,
+            words[words.index(f"--{kind}") + 1], "prefixed" in words))
+    return out
+
+
+def allows(acls: list[tuple[set[str], str, str, bool]], operation: str, kind: str,
+           name: str) -> bool:
+    """Whether one of the ACLs lets `operation` on the resource (literal or prefix match)."""
+    return any(operation in ops and k == kind and (name.startswith(n) if prefixed else name == n)
+               for ops, k, n, prefixed in acls)
+
+
+def test_kafka_init_gives_each_principal_what_its_code_uses_and_the_bank_only_its_own(
+        compose, in_container):
+    init = compose["services"]["kafka-init"]
+    script = " ".join(init["command"]).replace("$$", "$")
+    acls = granted(script)
+    assert set(acls) == {*SERVICES, "bank-vbsp"}
+    created_users = set(re.findall(r"(?m)^user (\S+) ", script))
+    assert created_users == set(acls), "one SCRAM principal per service and per bank"
+    for name in SERVICES:
+        in_container(compose["services"][name])
+        main = importlib.import_module(f"services.{name}.__main__")
+        spec = main.spec(importlib.import_module(f"services.{name}.config").Settings())
+        consumed = {t for cs in spec.consumers(mock.MagicMock()) for t in cs.topics}
+        mine = acls[name]
+        for topic in spec.publishes:
+            assert allows(mine, "Write", "topic", topic), f"{name} cannot write {topic}"
+        for topic in consumed:
+            assert allows(mine, "Read", "topic", topic), f"{name} cannot read {topic}"
+            assert allows(mine, "Write", "topic", topic + ".dlq"), f"{name}: {topic}.dlq"
+        group = f"{name}.{spec.consumers(mock.MagicMock())[0].name}" if consumed else None
+        assert group is None or allows(mine, "Read", "group", group)
+        assert allows(mine, "Create", "topic", f"everydoor.marker.{name}")
+        assert not allows(mine, "Create", "topic", "everydoor.marker.other")
+    # The bank: its instructions in, its statuses out, its own groups; nothing else.
+    bank = acls["bank-vbsp"]
+    assert allows(bank, "Read", "topic", "disbursement.instructions.vbsp")
+    assert allows(bank, "Write", "topic", "disbursement.status.vbsp")
+    assert allows(bank, "Read", "group", "bank-partner.vbsp")
+    for topic in topics():
+        if topic != "disbursement.instructions.vbsp":
+            assert not allows(bank, "Read", "topic", topic), topic
+        if topic != "disbursement.status.vbsp":
+            assert not allows(bank, "Write", "topic", topic), topic
+    assert not allows(bank, "Read", "topic", "disbursement.instructions.other")
+    assert not allows(bank, "Read", "group", "disbursement.bank-status")
+    assert not any(prefixed for _, kind, _, prefixed in bank if kind == "topic")
+
+
+def test_kafka_certificates_are_made_once_and_only_the_ca_reaches_the_clients(compose):
+    services = compose["services"]
+    certs = services["kafka-certs"]
+    script = " ".join(certs["command"]).replace("$$", "$")
+    assert "keytool -genkeypair" in script and "SAN=DNS:kafka,DNS:localhost" in script
+    assert 'rm "$S/ca.p12"' in script, "the CA's private key must not stay on a volume"
+    assert "kafka certificates exist" in script, "a restart keeps the certificates"
+    for name in (*SERVICES, "bank-partner"):
+        mounts = volumes(services[name])
+        assert "kafka-secrets" not in mounts.values(), f"{name} must not see the broker's keys"
+        assert mounts["/etc/everydoor/kafka-ca"] == "kafka-ca"
+    assert volumes(services["kafka"])["/etc/kafka/secrets"] == "kafka-secrets"
+    assert volumes(services["kafka-init"])["/etc/kafka/secrets"] == "kafka-secrets"
+    assert services["kafka-init"]["depends_on"]["kafka"]["condition"] == "service_healthy"

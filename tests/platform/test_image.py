@@ -168,7 +168,8 @@ def test_k8s_service_listens_where_its_probes_and_service_point(name):
 def test_k8s_config_is_production_mode_with_replicas_and_the_placeholder_provider_is_refused():
     objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
     config = objects[("ConfigMap", "everydoor-config")]["data"]
-    secret = objects[("Secret", "everydoor-secrets")]["stringData"]
+    secret = {**objects[("Secret", "everydoor-secrets")]["stringData"],
+              **objects[("Secret", "everydoor-kafka-registry")]["stringData"]}
     settings = PlatformSettings(**{k.lower(): v for k, v in {**config, **secret}.items()
                                    if k.lower() in PlatformSettings.model_fields})
     assert settings.everydoor_dev_mode is False and settings.kafka_enable_idempotence is True
@@ -187,3 +188,28 @@ def test_k8s_config_is_production_mode_with_replicas_and_the_placeholder_provide
         "everydoor_jwks_url": settings.everydoor_jwks_url.replace("CHANGE_ME.", ""),
         "everydoor_jwt_issuer": settings.everydoor_jwt_issuer.replace("CHANGE_ME.", "")})
     assert trusted_keys(real), "with the provider's real address the services start"
+
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "bank-partner"])
+def test_k8s_each_process_is_its_own_kafka_principal_over_tls(name):
+    partner = SANDBOX / "bank-partner.yaml"
+    docs = k8s_documents() + [(partner, doc) for doc in yaml.safe_load_all(partner.read_text())
+                              if doc]
+    objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in docs}
+    config = objects[("ConfigMap", "everydoor-config")]["data"]
+    assert (config["KAFKA_SECURITY_PROTOCOL"], config["KAFKA_SASL_MECHANISM"]) == (
+        "SASL_SSL", "SCRAM-SHA-512")
+    assert "KAFKA_ALLOW_PLAINTEXT" not in config
+    principal = "bank-vbsp" if name == "bank-partner" else name
+    pod = objects[("Deployment", name)]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+    kafka_secrets = [r for r in refs if r.startswith("everydoor-kafka-")]
+    assert kafka_secrets == [f"everydoor-kafka-{principal}"], "one principal, its own"
+    creds = objects[("Secret", kafka_secrets[0])]["stringData"]
+    assert creds["KAFKA_SASL_USERNAME"] == principal and creds["KAFKA_SASL_PASSWORD"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volume = mounts[config["KAFKA_SSL_CAFILE"].rsplit("/", 1)[0]]
+    source = next(v for v in pod["volumes"] if v["name"] == volume)["configMap"]["name"]
+    assert "ca.pem" in objects[("ConfigMap", source)]["data"]
