@@ -497,4 +497,5 @@ def require_role(*roles: str):
                                      f"{', '.join(roles)}")
         return principal
 
+    check.roles = roles  # type: ignore[attr-defined]  # read by the authorization matrix
     return Depends(check)

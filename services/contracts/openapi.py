@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from fastapi import FastAPI
+
 from shared.processes import SERVICES
 from shared.runtime import create_app
 from shared.settings import PlatformSettings
@@ -15,8 +17,8 @@ _DOC_KEY = "openapi-generation-only-" + "0" * 24
 _DOC_JWKS_URL = "https://openapi-generation.invalid/jwks"
 
 
-def document(service: str) -> dict[str, Any]:
-    """`app.openapi()` of one service."""
+def app(service: str) -> FastAPI:
+    """One service's FastAPI app, built with throwaway keys and never started."""
     main = importlib.import_module(f"services.{service}.__main__")
     settings_cls = importlib.import_module(f"services.{service}.config").Settings
     keys: dict[str, object] = {name: _DOC_KEY for name in settings_cls.secret_fields}
@@ -24,7 +26,12 @@ def document(service: str) -> dict[str, Any]:
         keys["allow_sandbox_partner_key"] = True
     settings = settings_cls(platform=PlatformSettings(everydoor_jwks_url=_DOC_JWKS_URL,
                                                       everydoor_dev_mode=False), **keys)
-    return create_app(main.spec(settings)).openapi()
+    return create_app(main.spec(settings))
+
+
+def document(service: str) -> dict[str, Any]:
+    """`app.openapi()` of one service."""
+    return app(service).openapi()
 
 
 def documents() -> dict[str, dict[str, Any]]:
