@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.platform.manifests import KAFKA_PASSWORDS, TEST_IDP, TEST_SECRET, compose_config
+from tests.platform.manifests import (
+    DB_PASSWORDS,
+    KAFKA_PASSWORDS,
+    TEST_IDP,
+    TEST_SECRET,
+    compose_config,
+)
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +25,6 @@ def compose() -> dict[str, Any]:
                              "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET + "-rate",
                              "SUPERVISION_REFERENCE_KEY": TEST_SECRET + "-reference",
                              "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true",
-                             **KAFKA_PASSWORDS})
+                             **KAFKA_PASSWORDS, **DB_PASSWORDS})
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)

@@ -14,12 +14,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"
-INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sql"
+INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sh"
 # Any value of 32+ characters, for the compose file's required keys.
 TEST_SECRET = "platform-test-secret-" + "x" * 24
 # The identity provider the compose file requires (never fetched by the tests).
 TEST_IDP = {"EVERYDOOR_JWT_ISSUER": "https://sso.example.test/realms/everydoor",
             "EVERYDOOR_JWKS_URL": "https://sso.example.test/realms/everydoor/certs"}
+# The operator's PostgreSQL superuser and each service's own role: compose requires them all.
+DB_PASSWORDS = {f"{name}_DB_PASSWORD": f"db-{name.lower()}-{TEST_SECRET}"
+                for name in ("POSTGRES", "REGISTRY", "ELIGIBILITY", "DISBURSEMENT", "SUPERVISION")}
+DB_PASSWORDS["POSTGRES_PASSWORD"] = DB_PASSWORDS.pop("POSTGRES_DB_PASSWORD")
 # Each Kafka principal's password: compose requires every one (docker-compose.yml header).
 KAFKA_PASSWORDS = {f"{name}_KAFKA_PASSWORD": f"kafka-{name.lower()}-{TEST_SECRET}"
                    for name in ("REGISTRY", "ELIGIBILITY", "DISBURSEMENT", "SUPERVISION", "VBSP")}

@@ -19,13 +19,13 @@ from services.disbursement import events as disbursement_events
 from shared.auth import UrlKeySet, trusted_keys
 from shared.processes import SERVICES
 from tests.platform.manifests import (
+    DB_PASSWORDS,
     INIT_SQL,
     KAFKA_PASSWORDS,
     ROOT,
     TEST_IDP,
     TEST_SECRET,
     compose_config,
-    created_databases,
     ports,
     volumes,
 )
@@ -111,6 +111,9 @@ def test_each_service_runs_its_module_on_its_port_and_is_ready_checked(compose, 
     assert settings.bootstrap_servers == "kafka:9092"
     db = urlsplit(settings.db_url.replace("+asyncpg", ""))
     assert db.hostname == "postgres" and db.path.lstrip("/") == f"everydoor_{name}"
+    # its own role, never the superuser: it can reach its own database only
+    assert db.username == name and db.password == DB_PASSWORDS[f"{name.upper()}_DB_PASSWORD"]
+    assert "DATABASE_URL" not in env
     assert settings.platform.kafka_enable_idempotence is True
     assert settings.platform.everydoor_dev_mode is False
     # One broker cannot hold 3 copies: compose says so explicitly instead of leaving dev mode.
@@ -185,8 +188,11 @@ def test_postgres_init_creates_one_database_per_service(compose):
     pg = compose["services"]["postgres"]
     mounts = volumes(pg)
     init = [src for target, src in mounts.items() if target.startswith("/docker-entrypoint-initdb.d/")]
-    assert init and init[0].endswith("deploy/postgres/init-databases.sql")
-    assert created_databases(INIT_SQL.read_text()) == {f"everydoor_{s}" for s in SERVICES}
+    assert init and init[0].endswith("deploy/postgres/init-databases.sh")
+    script = INIT_SQL.read_text()  # run against a real PostgreSQL by test_database_roles.py
+    assert "for service in " + " ".join(SERVICES) + "; do" in script
+    env = env_of(pg)
+    assert {f"{s.upper()}_DB_PASSWORD" for s in SERVICES} <= set(env)
     assert set(DATABASES) == {f"everydoor_{s}" for s in SERVICES}
     major = int(pg["image"].split(":")[1].split(".")[0].split("-")[0])
     if major >= 18:  # the 18+ image keeps its data in a versioned folder under this path
@@ -215,11 +221,13 @@ def test_traces_go_from_the_services_through_the_collector_to_jaeger(compose):
 
 @pytest.mark.parametrize("key", ["EVERYDOOR_JWKS_URL", "EVERYDOOR_JWT_ISSUER",
                                  "SUPERVISION_RATE_LIMIT_KEY", "SUPERVISION_REFERENCE_KEY",
-                                 "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY", *KAFKA_PASSWORDS])
+                                 "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY", *KAFKA_PASSWORDS,
+                                 *DB_PASSWORDS])
 def test_the_compose_file_refuses_to_run_without_each_secret_key_or_the_provider(key):
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **TEST_IDP,
            "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET, "SUPERVISION_REFERENCE_KEY": TEST_SECRET,
-           "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET, **KAFKA_PASSWORDS}
+           "DISBURSEMENT_BENEFICIARY_REFERENCE_KEY": TEST_SECRET, **KAFKA_PASSWORDS,
+           **DB_PASSWORDS}
     del env[key]  # no shipped fallback: a forgotten key stops `up`, it is not a public default
     result = compose_config(env)
     assert result.returncode != 0

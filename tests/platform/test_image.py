@@ -213,3 +213,15 @@ def test_k8s_each_process_is_its_own_kafka_principal_over_tls(name):
     volume = mounts[config["KAFKA_SSL_CAFILE"].rsplit("/", 1)[0]]
     source = next(v for v in pod["volumes"] if v["name"] == volume)["configMap"]["name"]
     assert "ca.pem" in objects[("ConfigMap", source)]["data"]
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_k8s_each_service_reads_only_its_own_database_role(name):
+    objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
+    assert "DATABASE_URL" not in objects[("ConfigMap", "everydoor-config")]["data"]
+    assert "DATABASE_URL" not in objects[("Secret", "everydoor-secrets")]["stringData"]
+    container = objects[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+    refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+    assert [r for r in refs if r.startswith("everydoor-db-")] == [f"everydoor-db-{name}"]
+    url = objects[("Secret", f"everydoor-db-{name}")]["stringData"][f"{name.upper()}_DATABASE_URL"]
+    assert url.startswith(f"postgresql+asyncpg://{name}:") and url.endswith(f"/everydoor_{name}")
