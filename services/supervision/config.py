@@ -39,8 +39,16 @@ class Settings(ServiceSettings):
     # Key of the keyed hash behind the public posting references (HGD-XXXX-XXXX); changing it
     # changes the references of postings made afterwards.
     reference_key: str = "everydoor-dev-reference-key"
-    # Take the client address from X-Forwarded-For (only behind a trusted proxy).
-    trust_forwarded_for: bool = False
+    # Reverse proxies in front of the service whose X-Forwarded-For hops are trusted: the client
+    # is the hop the outermost of them added (counted from the right; the left-most entries are
+    # whatever the client sent). 0: the connection's own address.
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+    # Public complaints per posting per window, from all clients together (a flood from many
+    # addresses cannot drown the commune's list).
+    complaint_posting_rate_limit: int = Field(default=200, ge=1)
+    # Origins besides the page's own that may post the public form (e.g. the commune's portal
+    # embedding a link); a browser's cross-site form post from anywhere else is refused.
+    public_origins: list[str] = []
     # Households per `supervision.posting.approved.v1` event (~110 bytes each: 2,000 stay far
     # below the broker's 1 MiB message limit); a larger list is approved in several parts.
     posting_approval_part_size: int = 2000

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,11 @@ TEXT: dict[str, dict[str, str]] = {
     "not_found_text": {"vi": "Không có trang niêm yết này.", "en": "There is no such posting."},
     "closed": {"vi": "Đã hết thời gian niêm yết", "en": "Posting closed"},
     "too_many": {"vi": "Gửi quá nhiều lần", "en": "Too many complaints"},
+    "refused": {"vi": "Không nhận được khiếu nại", "en": "Complaint not accepted"},
+    "refused_text": {"vi": "Khiếu nại phải được gửi từ trang niêm yết của xã; vui lòng mở lại "
+                           "trang danh sách và gửi lại.",
+                     "en": "Complaints must be sent from the commune's posting page; please open "
+                           "the list again and resend."},
     "too_many_text": {"vi": "Bạn đã gửi nhiều khiếu nại trong thời gian ngắn; vui lòng thử lại "
                             "sau hoặc đến UBND xã.",
                       "en": "Too many complaints were sent from this connection; please try again "
@@ -175,7 +183,29 @@ def render(template: str, *, lang: str, status: int = 200,
         complaint_categories={k: (v[0] if lang == "vi" else v[1]).capitalize()
                               for k, v in COMPLAINT_CATEGORY.items()},
         **context)
-    return HTMLResponse(html, status_code=status, headers=headers)
+    return HTMLResponse(html, status_code=status, headers={**security_headers(html),
+                                                           **(headers or {})})
+
+
+_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+NONE = "'none'"
+
+
+def security_headers(html: str) -> dict[str, str]:
+    """Headers of every public page: nothing loads from elsewhere and no script runs (only the
+    page's own inline style, by its hash), forms post back here only, no page may be framed
+    (clickjacking a complaint form), no content-type sniffing, no referrer leaves the site."""
+    styles = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in _STYLE.findall(html))
+    return {
+        "Content-Security-Policy": (f"default-src 'none'; style-src {styles or NONE}; "
+                                    "img-src 'self' data:; form-action 'self'; "
+                                    "frame-ancestors 'none'; base-uri 'none'"),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+    }
 
 
 def message(*, lang: str, status: int, heading: str, text: str, kind: str = "errors",

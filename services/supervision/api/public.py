@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -21,12 +22,29 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def client_address(request: Request, trust_forwarded_for: bool) -> str:
-    """The caller's address (the first X-Forwarded-For hop only behind a trusted proxy)."""
-    forwarded = request.headers.get("x-forwarded-for")
-    if trust_forwarded_for and forwarded:
-        return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request, trusted_proxies: int) -> str:
+    """The caller's address: behind `trusted_proxies` proxies, the X-Forwarded-For hop the
+    outermost one added (counted from the right: the entries left of it are whatever the client
+    claimed, so a client cannot pick its own rate-limit key); else the connection's address."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted_proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    return hops[-trusted_proxies] if len(hops) >= trusted_proxies else peer
+
+
+def from_a_page_of_ours(request: Request, allowed: list[str]) -> bool:
+    """A browser's form post comes from our own page (Origin, else Referer: same host as the
+    request, or a configured origin); a cross-site post is refused (CSRF). A client that sends
+    neither is not a browser acting for someone else."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed is None:
+        return True
+    parts = urlsplit(claimed)
+    if not parts.scheme or not parts.netloc:
+        return False  # "null" (a sandboxed frame, a data: page) or garbage
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return parts.netloc == request.headers.get("host") or origin in allowed
 
 
 async def _posting_page(rt: RuntimeDep, posting_id: str, lang: str, *, status: int = 200,
@@ -61,11 +79,17 @@ async def file_complaint(posting_id: str, request: Request, rt: RuntimeDep,
     html = wants_html(request)
     svc = service_of(rt)
     back = f"/public/postings/{posting_id}?lang={lang}"
+    if not from_a_page_of_ours(request, svc.settings.public_origins):
+        if html:
+            return pages.message(lang=lang, status=403, heading=pages.text("refused", lang),
+                                 text=pages.text("refused_text", lang), back=back)
+        return problem_response(request, 403, "the form must be posted from the posting's own "
+                                "page (Origin/Referer of another site)", code="cross_site")
     try:
         async with rt.transaction() as session:
             out = await complaints.file_public(
                 session, svc, posting_id=posting_id, form=form,
-                client=client_address(request, svc.settings.trust_forwarded_for))
+                client=client_address(request, svc.settings.trusted_proxies))
     except complaints.FormErrors as exc:
         if html:
             return await _posting_page(rt, posting_id, lang, status=422, errors=exc.errors,

@@ -103,6 +103,14 @@ async def file_public(session: AsyncSession, svc: Service, *, posting_id: str,
     if (recent or 0) >= svc.settings.complaint_rate_limit:
         raise Problem(429, "too many complaints from this connection; please try again later",
                       headers={"Retry-After": str(int(window))})
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(
+        sa.func.hashtext("public-filings:" + posting_id))))
+    posted = await session.scalar(sa.select(sa.func.count()).select_from(C).where(
+        C.c.posting_id == posting_id, C.c.channel == "web",
+        C.c.received_at > now() - timedelta(seconds=window)))
+    if (posted or 0) >= svc.settings.complaint_posting_rate_limit:
+        raise Problem(429, "too many complaints on this posting just now; please try again later",
+                      headers={"Retry-After": str(int(window))})
     await session.execute(sa.insert(F).values(client_key=key))
     household = values["household"]
     return await _insert(
