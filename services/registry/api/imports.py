@@ -18,7 +18,10 @@ router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
 DESCRIPTION = f"""Upload households with an inline survey; answers 202 with a job at once and
 imports in the background (the upload is spooled to disk and read line by line: memory stays
-constant whatever the file size; the body-size limit does not apply here).
+constant whatever the file size; the API's body-size limit does not apply here, the import's
+does: `REGISTRY_IMPORT_MAX_BYTES`, 512 MiB → 413). A line longer than
+`REGISTRY_IMPORT_MAX_LINE_CHARS` (256 Ki characters) is rejected with its number, never read;
+a user may have `REGISTRY_IMPORT_MAX_RUNNING_PER_USER` (2) imports running at once → 429.
 
 **NDJSON** (`Content-Type: application/x-ndjson`): each line is the `POST /v1/households` body
 plus a required `external_ref` and an optional `survey` object (the `POST …/surveys` body).
@@ -38,7 +41,12 @@ BODY = {"requestBody": {"required": True, "content": {
 
 
 @router.post("", status_code=202, response_model=schemas.ImportJobRead, dependencies=[writer],
-             description=DESCRIPTION, openapi_extra=BODY)
+             description=DESCRIPTION, openapi_extra=BODY,
+             responses={413: {"description": "larger than REGISTRY_IMPORT_MAX_BYTES "
+                                             "(problem+json; nothing kept)"},
+                        429: {"description": "the caller already has "
+                                             "REGISTRY_IMPORT_MAX_RUNNING_PER_USER imports "
+                                             "running (problem+json, Retry-After)"}})
 async def upload(request: Request, rt: RuntimeDep, user: CurrentUser, response: Response,
                  format: Annotated[Literal["ndjson", "csv"] | None,
                                    Query(description="overrides the Content-Type")] = None,
@@ -47,7 +55,9 @@ async def upload(request: Request, rt: RuntimeDep, user: CurrentUser, response: 
     """Start a bulk import of households (NDJSON or CSV)."""
     fmt = imports.format_of(fmt=format, content_type=request.headers.get("content-type"),
                             filename=filename)
-    job = await imports.start(rt, body=request.stream(), fmt=fmt, filename=filename, user=user)
+    length = request.headers.get("content-length")
+    job = await imports.start(rt, body=request.stream(), fmt=fmt, filename=filename, user=user,
+                              declared=int(length) if length and length.isdigit() else None)
     response.headers["Location"] = f"/v1/imports/{job.import_id}"
     return job
 

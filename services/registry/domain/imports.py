@@ -61,9 +61,41 @@ def content_hash(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+class Bounded:
+    """The lines of a text file, each read with a bound (a line longer than `limit` characters
+    is never held in memory: it reads as an empty line and its number is kept in `too_long`)."""
+
+    def __init__(self, fh: Any, limit: int) -> None:
+        self.fh, self.limit = fh, limit
+        self.number = 0
+        self.too_long: list[int] = []
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            text = self.fh.readline(self.limit + 1)
+            if not text:
+                return
+            self.number += 1
+            if len(text) > self.limit and not text.endswith("\n"):
+                while text and not text.endswith("\n"):  # skip the rest of the line
+                    text = self.fh.readline(self.limit + 1)
+                self.too_long.append(self.number)
+                yield "\n"
+                continue
+            yield text
+
+    def rejected(self) -> Iterator[RawLine]:
+        """An error line for each too-long line seen so far (then forgotten)."""
+        while self.too_long:
+            yield RawLine(self.too_long.pop(0), None, [Violation(
+                "line", f"longer than {self.limit} characters: not read")])
+
+
 def ndjson_lines(lines: Iterable[str]) -> Iterator[RawLine]:
     """Each non-blank line one JSON object: the POST /v1/households body, `external_ref`, `survey`."""
     for number, text in enumerate(lines, start=1):
+        if isinstance(lines, Bounded):
+            yield from lines.rejected()
         if not text.strip():
             continue
         try:
@@ -158,6 +190,8 @@ def csv_lines(lines: Iterable[str]) -> Iterator[RawLine]:
         return
     current: RawLine | None = None
     for row in reader:
+        if isinstance(lines, Bounded):
+            yield from lines.rejected()
         line = reader.line_num
         ref = (row.get("external_ref") or "").strip()
         if current is not None and ref and ref == current.external_ref:
@@ -179,3 +213,5 @@ def csv_lines(lines: Iterable[str]) -> Iterator[RawLine]:
         current = RawLine(line, body, errors, [line])
     if current is not None:
         yield current
+    if isinstance(lines, Bounded):
+        yield from lines.rejected()

@@ -49,9 +49,11 @@ class Line:
         self.errors.append((line or self.raw.line, field_name, message))
 
 
-def read_lines(fh: IO[str], fmt: str) -> Iterator[lines.RawLine]:
-    """Households from the spooled file, lazily."""
-    return lines.ndjson_lines(fh) if fmt == "ndjson" else lines.csv_lines(fh)
+def read_lines(fh: IO[str], fmt: str, *, max_line: int = 1 << 20) -> Iterator[lines.RawLine]:
+    """Households from the spooled file, lazily; a line longer than `max_line` characters is
+    rejected with its number, never read into memory."""
+    bounded = lines.Bounded(fh, max_line)
+    return lines.ndjson_lines(bounded) if fmt == "ndjson" else lines.csv_lines(bounded)
 
 
 def _line_of(raw: lines.RawLine, loc: tuple) -> int:

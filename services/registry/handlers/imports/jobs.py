@@ -70,17 +70,41 @@ def job_read(row: Any) -> schemas.ImportJobRead:
         finished_at=row["finished_at"], errors_url=f"/v1/imports/{row['id']}/errors")
 
 
+def _too_large(max_bytes: int) -> Problem:
+    return Problem(413, f"body: the upload is larger than {max_bytes:,} bytes; split the file",
+                   errors=[{"field": "body", "message": f"larger than {max_bytes} bytes"}])
+
+
+async def _refuse_if_busy(session: AsyncSession, user: Principal, limit: int) -> None:
+    """429 while the user already has `limit` imports running (each holds a worker and a
+    spooled file)."""
+    running = await session.scalar(sa.select(sa.func.count()).select_from(J).where(
+        J.c.created_by == user.sub, J.c.status == "running"))
+    if (running or 0) >= limit:
+        raise Problem(429, f"{running} of your imports are still running (at most {limit} at "
+                      "once); wait for one to finish", headers={"Retry-After": "30"})
+
+
 async def start(rt: Runtime, *, body: AsyncIterator[bytes], fmt: str, filename: str | None,
-                user: Principal) -> schemas.ImportJobRead:
-    """Spool the upload (constant memory), create the job and run it in the background."""
+                user: Principal, declared: int | None = None) -> schemas.ImportJobRead:
+    """Spool the upload (constant memory, at most `import_max_bytes`), create the job and run it
+    in the background; 413 for a larger upload, 429 while the user has too many running."""
+    settings = rt.settings
+    max_bytes = int(getattr(settings, "import_max_bytes", 512 * 1024 * 1024))
+    if declared is not None and declared > max_bytes:
+        raise _too_large(max_bytes)
+    async with rt.sessions() as session:
+        await _refuse_if_busy(session, user, int(getattr(settings, "import_max_running_per_user", 2)))
     job_id = str(uuid.uuid4())
     path = imports_dir() / f"{job_id}.{fmt}"
     size = 0
     try:
         with path.open("wb") as fh:
             async for chunk in body:
-                fh.write(chunk)
                 size += len(chunk)
+                if size > max_bytes:  # a body sent without (or lying about) its length
+                    raise _too_large(max_bytes)
+                fh.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -89,6 +113,14 @@ async def start(rt: Runtime, *, body: AsyncIterator[bytes], fmt: str, filename: 
         raise Problem(422, "body: the upload is empty", errors=[{"field": "body",
                                                                  "message": "empty"}])
     async with rt.transaction() as session:
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(
+            sa.func.hashtext("imports:" + user.sub))))
+        try:
+            await _refuse_if_busy(session, user,
+                                  int(getattr(settings, "import_max_running_per_user", 2)))
+        except Problem:
+            path.unlink(missing_ok=True)
+            raise
         row = (await session.execute(sa.insert(J).values(
             id=job_id, format=fmt, status="running", filename=filename, bytes=size,
             created_by=user.sub, created_role=user.role, created_scope=list(user.scope),
@@ -170,7 +202,8 @@ async def run(rt: Runtime, *, job_id: str, path: Path, fmt: str, user: Principal
                 known = await _communes(session)
             with path.open(encoding="utf-8", errors="replace", newline="") as fh:
                 batch: list[lines.RawLine] = []
-                for raw in read_lines(fh, fmt):
+                for raw in read_lines(fh, fmt, max_line=int(getattr(
+                        rt.settings, "import_max_line_chars", 256 * 1024))):
                     batch.append(raw)
                     if len(batch) >= batch_size:
                         await run_batch(rt, job_id=job_id, batch=batch, user=user,
