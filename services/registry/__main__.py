@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.registry import api, consumers, events, tables
 from services.registry.config import Settings
-from services.registry.handlers import admin_units, imports
+from services.registry.handlers import admin_units, dci, imports
 from shared.runtime import Runtime, ServiceSpec, serve
 
 log = logging.getLogger("everydoor.registry")
@@ -31,10 +31,12 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
         name="registry", settings=settings or Settings(), tables=tables.platform,
         migrations_dir=Path(__file__).parent / "migrations", routers=api.routers,
         publishes=[events.TOPIC], consumers=consumers.consumer_specs, on_startup=[prepare],
+        background=[dci.callbacks],
         title="Every Door registry",
         description="Households, members and surveys recorded by commune officers (or bulk "
                     "imports); administrative units; every change published on "
-                    "`registry.households` with the full household snapshot.",
+                    "`registry.households` with the full household snapshot. DCI social-registry "
+                    "search (`/registry/...`) for other government systems.",
     )
 
 

@@ -25,3 +25,15 @@ class Settings(ServiceSettings):
     import_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     import_max_line_chars: int = Field(default=256 * 1024, ge=1024)
     import_max_running_per_user: int = Field(default=2, ge=1)
+    # DCI social-registry search (docs/dci.md): this registry's id in DCI headers, the largest
+    # page (and the largest unpaginated answer), search requests per message, where on-search
+    # callbacks may go (URL prefixes; none: asynchronous search is refused) and their retries.
+    dci_registry_id: str = "registry.everydoor"
+    dci_max_page_size: int = Field(default=100, ge=1, le=1000)
+    dci_max_requests: int = Field(default=10, ge=1, le=100)
+    dci_callback_prefixes: list[str] = Field(default_factory=list)
+    dci_callback_timeout_s: float = Field(default=10.0, gt=0)
+    dci_callback_max_attempts: int = Field(default=8, ge=1)
+    dci_callback_backoff_s: float = Field(default=5.0, gt=0)
+    dci_callback_backoff_max_s: float = Field(default=600.0, gt=0)
+    dci_poll_interval_s: float = Field(default=1.0, gt=0)

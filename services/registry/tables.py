@@ -153,3 +153,44 @@ import_error = sa.Table(
     sa.Column("field", sa.Text, nullable=False),
     sa.Column("message", sa.Text, nullable=False),
 )
+
+dci_transaction = sa.Table(
+    # An asynchronous DCI search (POST /registry/search): the caller as it was authenticated, the
+    # requests, the answer once computed and the on-search callback still owed (restart-safe).
+    "dci_transaction", meta,
+    sa.Column("id", _ID, primary_key=True),  # the correlation_id given in the ack
+    sa.Column("transaction_id", sa.Text, nullable=False, index=True),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("sender_id", sa.Text, nullable=False),
+    sa.Column("sender_uri", sa.Text, nullable=False),
+    sa.Column("caller_sub", sa.Text, nullable=False),
+    sa.Column("caller_role", sa.Text, nullable=False),
+    sa.Column("caller_scope", JSONB, nullable=False),
+    sa.Column("request", JSONB, nullable=False),
+    sa.Column("response", JSONB),
+    sa.Column("status", sa.Text, nullable=False, server_default="pdng"),
+    sa.Column("delivery", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("delivered_at", _TS),
+    _now(),
+    _now("updated_at"),
+    sa.UniqueConstraint("sender_id", "message_id"),
+    sa.CheckConstraint("status in ('pdng', 'succ', 'rjct')", name="status"),
+    sa.CheckConstraint("delivery in ('pending', 'delivered', 'failed')", name="delivery"),
+    sa.Index("ix_dci_transaction_due", "delivery", "next_attempt_at"),
+)
+
+dci_callback_attempt = sa.Table(
+    # Every on-search delivery attempt: when, where, what the sender's endpoint answered.
+    "dci_callback_attempt", meta,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("transaction_id", _ID, sa.ForeignKey("dci_transaction.id"), nullable=False,
+              index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("delivered", sa.Boolean, nullable=False),
+    sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
+)

@@ -104,6 +104,8 @@ async def registry(servers):
     """The registry in-process against the real broker and database (small import batches)."""
     settings = Settings(consumer_group_prefix=unique_prefix(), consumer_session_timeout_ms=2000,
                         consumer_heartbeat_interval_ms=300, relay_poll_interval_s=0.05,
-                        import_batch_size=7)
+                        import_batch_size=7, dci_max_page_size=5,
+                        dci_callback_prefixes=["http://127.0.0.1:"],
+                        dci_callback_backoff_s=0.2, dci_poll_interval_s=0.05)
     async with running(spec(settings)) as svc:
         yield svc
