@@ -43,6 +43,11 @@ NOTES: dict[str, str] = {
         "only its uploader (same `sub`) and national roles see a job",
     "registry GET /v1/imports/{import_id}/errors":
         "only its uploader (same `sub`) and national roles see a job",
+    "registry POST /registry/sync/search":
+        "DCI search: a listing — records only inside the caller's scope (⊆), nothing refused",
+    "registry POST /registry/search":
+        "DCI search: the on-search callback holds only records inside the caller's scope (⊆)",
+    "registry POST /registry/txn/status": "only the caller (same `sub`) who sent it; else 404",
     "disbursement PUT /v1/budgets/{programme_code}/{commune_code}":
         "a commune outside the scope (or unknown): 404",
     "disbursement POST /v1/groups": "outside the caller's scope: 422 `out_of_scope`",
