@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -13,14 +14,26 @@ from shared.envelope import Envelope
 
 
 async def produce(bootstrap: str, topic: str, *, value: bytes,
-                  headers: list[tuple[str, bytes]] | None = None, key: bytes | None = None) -> None:
-    """Publish one record and wait for the ack."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value=value, key=key, headers=headers or [])
-    finally:
-        await producer.stop()
+                  headers: list[tuple[str, bytes]] | None = None, key: bytes | None = None,
+                  attempts: int = 3, attempt_timeout_s: float = 20.0) -> None:
+    """Publish one record and wait for the ack; an attempt that hangs (a broker connection
+    stuck on a loaded machine) is abandoned and made again with a fresh producer, and the test
+    fails with a clear error instead of hanging (a repeat is absorbed by the consumers' inbox)."""
+    for attempt in range(1, attempts + 1):
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        try:
+            async with asyncio.timeout(attempt_timeout_s):
+                await producer.start()
+                await producer.send_and_wait(topic, value=value, key=key, headers=headers or [])
+            return
+        except TimeoutError:
+            if attempt == attempts:
+                raise AssertionError(f"{topic}: no ack in {attempts} attempts of "
+                                     f"{attempt_timeout_s:g}s") from None
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await producer.stop()
 
 
 async def produce_event(bootstrap: str, topic: str, event: Envelope) -> None:
