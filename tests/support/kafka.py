@@ -49,7 +49,8 @@ async def collect(bootstrap: str, topic: str, *, until: Callable[[list[ConsumerR
         auto_offset_reset="earliest", enable_auto_commit=False,
         session_timeout_ms=2000, heartbeat_interval_ms=300,
     )
-    await consumer.start()
+    async with asyncio.timeout(60):  # a failure to join, not a hang
+        await consumer.start()
     records: list[ConsumerRecord] = []
     deadline = time.monotonic() + timeout
     try:
