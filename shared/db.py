@@ -21,6 +21,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+# The range of a PostgreSQL bigint: every integer an API lets through must fit the column it
+# reaches (and orjson, which writes jsonb, refuses anything past 64 bits).
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+INTEGER_MAX = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -13,7 +13,7 @@ MEDIA_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
           409: "Conflict", 412: "Precondition failed", 413: "Payload too large",
           422: "Unprocessable content", 428: "Precondition required", 429: "Too many requests",
-          503: "Service unavailable"}
+          500: "Internal server error", 503: "Service unavailable"}
 
 
 class Problem(Exception):
@@ -50,11 +50,18 @@ def problem_response(request: Request, status: int, detail: str, *, title: str |
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _field(loc: tuple | list) -> str:
+def field_name(loc: tuple | list) -> str:
+    """A field's name in `errors`: its location without `body`/`query`/… (`members.0.sex`)."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "form"):
         parts = parts[1:] or parts
     return ".".join(parts)
+
+
+def validation_problem(request: Request, errors: list[dict[str, Any]]) -> JSONResponse:
+    """422 listing each bad field as `{field, message, type}` (the shape of schema errors)."""
+    fields = sorted({e["field"] for e in errors})
+    return problem_response(request, 422, "invalid fields: " + ", ".join(fields), errors=errors)
 
 
 def install(app: FastAPI) -> None:
@@ -67,13 +74,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]}
-                  for e in exc.errors()]
-        fields = sorted({e["field"] for e in errors})
-        return problem_response(request, 422, "invalid fields: " + ", ".join(fields),
-                                errors=errors)
+        return validation_problem(request, [
+            {"field": field_name(e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(request, exc.status_code, str(exc.detail),
                                 headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after answering, so the server logs the traceback; the caller
+        # gets no internals, only the correlation id to quote.
+        cid = getattr(request.state, "correlation_id", None)
+        return problem_response(
+            request, 500, "an unexpected error; it is logged under the correlation id",
+            headers={"x-correlation-id": cid} if cid else None, correlation_id=cid)

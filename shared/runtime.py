@@ -17,12 +17,13 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared import audit, db, privacy, problems
+from shared import audit, db, privacy, problems, sanitize
 from shared.audit import ReasonQ
 from shared.auth import Authenticator, CurrentUser, Principal, require_role
 from shared.broker import BrokerWatch, client_security
@@ -192,6 +193,8 @@ def get_runtime(request: Request) -> Runtime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 OperatorDep = Annotated[Principal, require_role("national_admin")]
+RowId = Annotated[int, PathParam(ge=1, le=db.BIGINT_MAX)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -326,12 +329,12 @@ def ops_router() -> APIRouter:
 
     @router.get("/dead-letters", dependencies=[require_role("national_admin", "auditor")])
     async def list_dead_letters(rt: RuntimeDep, user: CurrentUser, replayed: bool | None = None,
-                                limit: int = 100) -> list[dict]:
+                                limit: Limit = 100) -> list[dict]:
         """Dead letters of this service's consumers, newest first; `parked_behind` marks an
         event that is not bad itself but waits behind an earlier dead letter of its key.
         Auditors see the payload's national IDs masked, birth dates as years and no phones."""
         dl = rt.spec.tables.dead_letter
-        q = sa.select(dl).order_by(dl.c.id.desc()).limit(min(limit, 1000))
+        q = sa.select(dl).order_by(dl.c.id.desc()).limit(limit)
         if replayed is not None:
             q = q.where(dl.c.replayed_at.is_not(None) if replayed else dl.c.replayed_at.is_(None))
         async with rt.sessions() as s:
@@ -379,7 +382,7 @@ def ops_router() -> APIRouter:
         return {"id": dead_letter_id, **result}
 
     @router.post("/dead-letters/{dead_letter_id}/replay")
-    async def replay_dead_letter(dead_letter_id: int, rt: RuntimeDep, user: OperatorDep,
+    async def replay_dead_letter(dead_letter_id: RowId, rt: RuntimeDep, user: OperatorDep,
                                  reason: ReasonQ) -> dict:
         """Run a dead letter through its consumer again (after a fix), then the events of its
         household parked behind it, in offset order; returns the outcomes. Recorded in the
@@ -387,14 +390,15 @@ def ops_router() -> APIRouter:
         return await release(rt, dead_letter_id, user, discard=False, reason=reason)
 
     @router.post("/dead-letters/{dead_letter_id}/discard")
-    async def discard_dead_letter(dead_letter_id: int, rt: RuntimeDep, user: OperatorDep,
+    async def discard_dead_letter(dead_letter_id: RowId, rt: RuntimeDep, user: OperatorDep,
                                   reason: ReasonQ) -> dict:
         """Give a dead letter up (recorded with who and why), then apply the events of its
         household parked behind it, in offset order."""
         return await release(rt, dead_letter_id, user, discard=True, reason=reason)
 
     @router.post("/outbox/republish")
-    async def republish(rt: RuntimeDep, user: OperatorDep, reason: ReasonQ, since_id: int = 0,
+    async def republish(rt: RuntimeDep, user: OperatorDep, reason: ReasonQ,
+                        since_id: Annotated[int, Query(ge=0, le=db.BIGINT_MAX)] = 0,
                         topic: str | None = None, include_partners: bool = False) -> dict:
         """Mark kept outbox rows unsent so the relay publishes them again (refill a lost broker;
         consumers' inboxes absorb the repeats). `topic` limits it to one topic; bank-partner
@@ -417,7 +421,7 @@ def ops_router() -> APIRouter:
         return {"requeued": requeued}
 
     @router.get("/outbox/parked", dependencies=[require_role("national_admin", "auditor")])
-    async def list_parked(rt: RuntimeDep, limit: int = 100) -> list[dict]:
+    async def list_parked(rt: RuntimeDep, limit: Limit = 100) -> list[dict]:
         """Outbox rows the broker refused, oldest first: parked ones and ones waiting to be
         tried again. Each holds back its key's later events."""
         t = rt.spec.tables.outbox
@@ -425,13 +429,13 @@ def ops_router() -> APIRouter:
                        t.c.last_error, t.c.next_attempt_at, t.c.parked_at, t.c.created_at,
                        sa.func.length(t.c.value).label("bytes"))
              .where(t.c.sent_at.is_(None), t.c.last_error.is_not(None))
-             .order_by(t.c.id).limit(min(limit, 1000)))
+             .order_by(t.c.id).limit(limit))
         async with rt.snapshot() as s:
             rows = (await s.execute(q)).mappings().all()
         return [dict(r) for r in rows]
 
     @router.post("/outbox/{row_id}/retry")
-    async def retry_parked(row_id: int, rt: RuntimeDep, user: OperatorDep,
+    async def retry_parked(row_id: RowId, rt: RuntimeDep, user: OperatorDep,
                            reason: ReasonQ) -> dict:
         """Try a parked row again now (after the cause is fixed): attempts start over.
         Recorded in the operator audit log with who and why."""
@@ -452,7 +456,7 @@ def ops_router() -> APIRouter:
         return {"id": row_id, "event_id": event_id, "outcome": "retrying"}
 
     @router.post("/outbox/{row_id}/discard")
-    async def discard_parked(row_id: int, rt: RuntimeDep, user: OperatorDep,
+    async def discard_parked(row_id: RowId, rt: RuntimeDep, user: OperatorDep,
                              reason: ReasonQ) -> dict:
         """Give up on a refused row (it is never published; its key's later events go on).
         The row stays, marked with who discarded it and why."""
@@ -532,6 +536,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.state.service = spec.name
     problems.install(app)
     max_body = spec.settings.max_body_bytes
+    # Inner first: the NUL/range check reads bodies through the streamed limit.
+    app.add_middleware(sanitize.RefuseUnstorable, streamed=lambda path: path.endswith("/imports"))
     app.add_middleware(StreamedBodyLimit, max_body=max_body)
 
     @app.middleware("http")
@@ -539,7 +545,13 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_body and not request.url.path.endswith("/imports"):
             return problems.problem_response(request, 413, f"body larger than {max_body} bytes")
-        token = CORRELATION_ID.set(request.headers.get("x-correlation-id") or str(uuid.uuid4()))
+        given = request.headers.get("x-correlation-id")
+        if given is not None and not sanitize.valid_correlation_id(given):
+            return problems.validation_problem(request, [
+                {"field": "x-correlation-id", "message": sanitize.CORRELATION_ID_MESSAGE,
+                 "type": "string_pattern_mismatch"}])
+        request.state.correlation_id = given or str(uuid.uuid4())
+        token = CORRELATION_ID.set(request.state.correlation_id)
         start = time.perf_counter()
         status = 500
         try:

@@ -22,6 +22,7 @@ from services.disbursement.schemas import (
     Reschedule,
 )
 from shared.auth import CurrentUser, require_role
+from shared.db import BIGINT_MAX
 from shared.problems import not_found
 from shared.runtime import RuntimeDep
 
@@ -132,7 +133,7 @@ async def list_applications(rt: RuntimeDep, user: CurrentUser, commune_code: Com
                             status: str | None = None, programme_code: str | None = None,
                             household_id: str | None = None,
                             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                            offset: Annotated[int, Query(ge=0)] = 0) -> list[dict]:
+                            offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0) -> list[dict]:
     """Applications in your scope, newest first."""
     async with rt.snapshot() as session:
         return await applications.listing(session, user=user, commune_code=commune_code,

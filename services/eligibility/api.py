@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from services.eligibility.handlers import reads, reevaluation, rulesets, service_of
 from services.eligibility.schemas import EvaluateRequest
 from shared.auth import CurrentUser, require_role
+from shared.db import BIGINT_MAX
 from shared.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["eligibility"])
@@ -99,7 +100,7 @@ async def list_classifications(rt: RuntimeDep, user: CurrentUser,
                                commune_code: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
                                category: Category = None, status: Status = None,
                                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                               offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+                               offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0) -> list[dict[str, Any]]:
     """Classifications in your scope, newest first."""
     async with rt.snapshot() as session:
         return await reads.listing(session, user=user, commune_code=commune_code,

@@ -95,7 +95,7 @@ class ProjectCreate(_In):
     name: str = Field(min_length=1, max_length=300)
     type: Literal["road", "cultural_house", "irrigation", "school", "clean_water",
                   "health_station", "market", "bridge", "other"]
-    budget_vnd: int = Field(gt=0)
+    budget_vnd: int = Field(gt=0, le=10**15, description="VND, at most 10^15")
     investor: str = Field(min_length=1, max_length=300)
     contractor: str | None = Field(default=None, max_length=300)
     planned_start: date

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from pathlib import Path
 
@@ -105,3 +107,20 @@ def test_beneficiary_reference_is_stable_and_opaque():
     assert a == domain.beneficiary_reference(key="k", household_id="h-1")
     assert a != domain.beneficiary_reference(key="other", household_id="h-1")
     assert a.startswith("BR-") and "h-1" not in a
+
+
+def test_the_reconciliation_csv_neutralises_formulas_but_keeps_negative_amounts():
+    from services.disbursement.handlers.ledger import reconciliation_csv
+
+    report = {"by_status": [{"status": "settled", "count": 2, "amount_vnd": 30_000_000,
+                             "settled_amount_vnd": 30_000_000}],
+              "totals": {"count": 2, "amount_vnd": 30_000_000, "settled_amount_vnd": 30_000_000},
+              "mismatches": [{"kind": "refused_status", "instruction_id": "=1+2",
+                              "partner": "@vbsp", "amount_vnd": None,
+                              "partner_amount_vnd": -5_000, "detail": "-cmd|' /C calc'!A0"}]}
+    rows = list(csv.reader(io.StringIO(reconciliation_csv(report))))
+    mismatch = dict(zip(rows[0], rows[-1], strict=True))
+    assert mismatch["instruction_id"] == "'=1+2"
+    assert mismatch["partner"] == "'@vbsp"
+    assert mismatch["detail"] == "'-cmd|' /C calc'!A0"
+    assert mismatch["partner_amount_vnd"] == "-5000"  # a number stays a number

@@ -173,3 +173,21 @@ async def test_import_jobs_are_private_and_formats_checked(registry):
         "location": {"province_code": "08", "commune_code": "08001", "village": "Thôn Xa"}}
     ).encode(), NDJSON)
     assert (outside["accepted"], outside["rejected"]) == (0, 1)
+
+
+async def test_unstorable_lines_are_rejected_and_the_error_list_is_safe_in_a_spreadsheet(registry):
+    tag = uuid.uuid4().hex[:6]
+    village = f"Thôn Sạch {tag}"
+    formula = '=HYPERLINK("http://evil.invalid","x")'
+    rows = [line(f"{tag}-good", village=village),
+            line(f"{tag}-nul", village=village, name="Lù\x00Văn Pao"),
+            line(f"{tag}-big", village=village) | {
+                "survey": survey(facts={"housing_area_m2": 20, "rooms": 2**64})},
+            line(formula, village=village)]
+    content = "\n".join(json.dumps(r) for r in rows).encode()
+    job = await run_import(registry, content, NDJSON)
+    assert (job["status"], job["accepted"], job["rejected"]) == ("done", 1, 3), job
+    errors = await error_rows(registry, job)
+    assert {(int(e["line"]), e["field"]) for e in errors} == {
+        (2, "members.0.full_name"), (3, "survey.facts.rooms"), (4, "external_ref")}
+    assert next(e for e in errors if e["line"] == "4")["external_ref"] == "'" + formula

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import date
@@ -15,6 +14,7 @@ from services.disbursement import domain, tables
 from services.disbursement.handlers.common import jsonable
 from shared.auth import Principal, scope_clause
 from shared.problems import not_found
+from shared.sanitize import SafeCsvWriter
 
 L = tables.loan
 INS = tables.instruction
@@ -150,9 +150,10 @@ async def _refused_statuses(session: AsyncSession, *, user: Principal, where: li
 
 
 def reconciliation_csv(report: dict[str, Any]) -> str:
-    """The report as CSV: one row per status, then one row per mismatch."""
+    """The report as CSV: one row per status, then one row per mismatch (text cells that a
+    spreadsheet would run as formulas are neutralised: partners' messages end up here)."""
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = SafeCsvWriter(buf)
     w.writerow(["section", "status_or_kind", "count", "amount_vnd", "settled_amount_vnd",
                 "instruction_id", "partner", "partner_amount_vnd", "detail"])
     for s in report["by_status"]:

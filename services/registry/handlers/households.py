@@ -39,6 +39,7 @@ from services.registry.handlers.common import (
     violations_or_none,
 )
 from shared.auth import Principal
+from shared.db import BIGINT_MAX
 from shared.outbox import Outbox
 from shared.problems import Problem
 
@@ -121,7 +122,8 @@ def decode_cursor(cursor: str) -> int:
     """The position a cursor stands for (422 when it is not one of ours)."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("s") and text[1:].isdigit():
+        if text.startswith("s") and text[1:].isascii() and text[1:].isdigit() \
+                and int(text[1:]) <= BIGINT_MAX:
             return int(text[1:])
     except (ValueError, UnicodeDecodeError):
         pass

@@ -30,6 +30,7 @@ from shared.auth import Principal
 from shared.db import copy_rows
 from shared.envelope import Envelope
 from shared.runtime import Runtime
+from shared.sanitize import json_errors
 
 J, E = tables.import_job, tables.import_error
 
@@ -69,6 +70,8 @@ def validate(raw: lines.RawLine, *, user: Principal, communes: dict[str, tuple[s
     line = Line(raw)
     for v in raw.errors:
         line.reject(v.field, v.message)
+    for unstorable in json_errors(raw.body, ("body",)):  # no NUL, no int past 64 bits
+        line.reject(unstorable["field"], unstorable["message"])
     if raw.body is None or line.errors:
         return line
     try:
@@ -149,7 +152,8 @@ async def apply_batch(session: AsyncSession, rt: Runtime, *, job_id: str,
     counts.rejected = sum(1 for c in checked if c.errors)
     if errors:
         await session.execute(sa.insert(E), [
-            {"job_id": job_id, "line": line, "external_ref": c.raw.external_ref,
+            {"job_id": job_id, "line": line,
+             "external_ref": c.raw.external_ref and c.raw.external_ref.replace("\x00", "\\u0000"),
              "field": f, "message": msg[:2000]} for c, (line, f, msg) in errors])
     await session.execute(sa.update(J).where(J.c.id == job_id).values(
         total=J.c.total + len(checked), accepted=J.c.accepted + counts.accepted,

@@ -24,6 +24,7 @@ from shared.auth import Principal
 from shared.outbox import CORRELATION_ID
 from shared.problems import Problem
 from shared.runtime import Runtime
+from shared.sanitize import SafeCsvWriter
 from shared.settings import state_dir
 
 log = logging.getLogger("everydoor.registry.imports")
@@ -169,12 +170,12 @@ async def get(session: AsyncSession, *, job_id: str, user: Principal) -> schemas
 
 async def error_csv(rt: Runtime, *, job_id: str, user: Principal) -> AsyncIterator[str]:
     """The job's per-line errors as CSV, streamed from the database (for readers with dates cut
-    to the year and long numbers masked: a message may quote a birth date)."""
-    import csv
+    to the year and long numbers masked: a message may quote a birth date; cells a spreadsheet
+    would run as formulas are neutralised: they echo the uploaded file)."""
     import io
 
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = SafeCsvWriter(buf)
     writer.writerow(["line", "external_ref", "field", "message"])
     yield buf.getvalue()
     async with rt.sessions() as session:
