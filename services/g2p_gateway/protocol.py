@@ -222,8 +222,15 @@ ACK_SCHEMA_REF = (f"{SCHEMA_BASE}common/response/Response.yaml#/"
 
 def schema_errors(doc: Any, ref: str) -> list[str]:
     """Every violation of the schema at `ref` (empty: valid)."""
-    errors = sorted(_validator(ref).iter_errors(doc), key=lambda e: list(e.path))
-    return [f"{'/'.join(str(p) for p in e.path) or '(root)'}: {e.message}" for e in errors]
+    from jsonschema.exceptions import best_match
+
+    out = []
+    for error in sorted(_validator(ref).iter_errors(doc), key=lambda e: list(e.path)):
+        # anyOf/oneOf (message: request or encrypted): say what the likeliest branch lacks
+        e = best_match(error.context) if error.context else error
+        e = e or error
+        out.append(f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}")
+    return out
 
 
 # --- status mapping --------------------------------------------------------------------------
