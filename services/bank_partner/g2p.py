@@ -201,6 +201,9 @@ class SandboxBank:
         if not items or not base:
             return
         body, sig = self.callback_body(path, txn_id, items, receiver=receiver)
+        log.info("calling back %s: %s", path, ", ".join(f"{i.reference_id[:8]} {i.status}"
+                                                        f"{' ' + i.reason if i.reason else ''}"
+                                                        for i in items))
         for attempt in range(5):
             try:
                 r = await self.http.post(base.rstrip("/") + path, content=body, headers={
@@ -236,10 +239,15 @@ def create_app(config: PartnerConfig, *, client_keys: Path = SANDBOX_CLIENT_KEYS
     bank = SandboxBank(config, client_keys=client_keys)
     app.state.bank = bank
 
+    log_bodies = os.environ.get("BANK_PARTNER_G2P_LOG_BODIES", "").lower() in ("1", "true")
+
     @app.post("/disburse")
     async def disburse(request: Request) -> JSONResponse:
-        doc, refused = bank.check("/disburse", await request.body(),
+        body = await request.body()
+        doc, refused = bank.check("/disburse", body,
                                   request.headers.get(protocol.SIGNATURE_HEADER), "disburse")
+        if log_bodies:  # sandbox only: what a G2P Connect request looks like
+            log.info("received /disburse: %s", body.decode())
         return refused or JSONResponse(bank.disburse(doc or {}))
 
     @app.post("/disburse/txn/status")
@@ -262,4 +270,5 @@ def serve(config: PartnerConfig) -> None:
     import uvicorn
 
     port = int(os.environ.get("BANK_PARTNER_G2P_PORT", "8007"))
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")

@@ -25,6 +25,14 @@ SignatureHeader = Annotated[str | None, Header(alias="Signature", description=(
     "Detached compact JWS (RFC 7515 App. F, EdDSA, kid of a partner key) over the body bytes"))]
 
 
+def _body(path: str) -> dict[str, Any]:
+    """The request body as the spec defines it (a reference into the vendored spec)."""
+    pointer = path.replace("/", "~1")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "$ref": "../../schemas/g2p-connect/disburse/disburse_core_api_v1.0.0.yaml#/paths/"
+                f"{pointer}/post/requestBody/content/application~1json/schema"}}}}}
+
+
 def _gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
@@ -38,7 +46,7 @@ def _answer(request: Request, answer: Answer) -> JSONResponse:
 
 
 @router.post("/on-disburse", responses=ACK_RESPONSES, summary="Disburse results (callback)",
-             tags=["G2P Connect callbacks"])
+             tags=["G2P Connect callbacks"], openapi_extra=_body("/on-disburse"))
 async def on_disburse(request: Request, signature: SignatureHeader = None) -> JSONResponse:
     """The partner's `on-disburse` callback: item statuses (rcvd|pdng|succ|rjct) of a
     transaction, mapped to instruction statuses on `disbursement.status.<partner>`."""
@@ -47,7 +55,8 @@ async def on_disburse(request: Request, signature: SignatureHeader = None) -> JS
 
 
 @router.post("/disburse/txn/on-status", responses=ACK_RESPONSES,
-             summary="Transaction status (callback of a poll)", tags=["G2P Connect callbacks"])
+             summary="Transaction status (callback of a poll)", tags=["G2P Connect callbacks"],
+             openapi_extra=_body("/disburse/txn/on-status"))
 async def on_status(request: Request, signature: SignatureHeader = None) -> JSONResponse:
     """The answer to our `/disburse/txn/status` poll, applied like `on-disburse`."""
     body = await request.body()
