@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await gateway.start()
         tasks = [asyncio.create_task(gateway.consume(stop)),
                  asyncio.create_task(gateway.pump(stop))]
+        for task in tasks:
+            task.add_done_callback(gateway.task_ended)
         try:
             yield
         finally:

@@ -68,6 +68,12 @@ class Gateway:
         """CloudEvents source of the statuses: the partner's (disbursement checks it)."""
         return f"/partners/{self.settings.partner}"
 
+    def task_ended(self, task: asyncio.Task) -> None:
+        """A consumer or pump that stopped on an error makes the gateway not ready (/ready 503)."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gateway task failed: %r", task.exception())
+            self.started.clear()
+
     def _count(self, what: str, n: int = 1) -> None:
         self.counts[what] = self.counts.get(what, 0) + n
 
