@@ -81,14 +81,14 @@ class Gateway:
     async def start(self) -> None:
         """Connect the producer, consumer and HTTP client."""
         s = self.settings
-        security = client_security(s.platform)
         self.producer = AIOKafkaProducer(bootstrap_servers=s.platform.kafka_bootstrap_servers,
-                                         acks="all", linger_ms=5, **security)
+                                         acks="all", linger_ms=5,
+                                         **client_security(s.platform))
         self.consumer = AIOKafkaConsumer(
             events.instructions_topic(s.partner),
             bootstrap_servers=s.platform.kafka_bootstrap_servers, group_id=s.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=6000,
-            heartbeat_interval_ms=500, **security)
+            heartbeat_interval_ms=500, **client_security(s.platform))
         self.http = httpx.AsyncClient(timeout=s.request_timeout_s)
         await self.producer.start()
         await self.consumer.start()
