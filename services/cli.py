@@ -19,6 +19,10 @@ from shared.processes import SERVICES, ServiceProcess, service_processes
 from shared.settings import PlatformSettings, state_dir
 
 BANK_PARTNER_PORT = 8005
+# `make run` also runs a G2P Connect partner: the sandbox bank over HTTP and the gateway that
+# speaks for it on Kafka; livestock support is paid through it, everything else through vbsp.
+G2P_PARTNER, G2P_PROGRAMME = "g2pbank", "LIVELIHOOD-LIVESTOCK"
+G2P_GATEWAY_PORT, G2P_BANK_PORT = 8006, 8007
 
 DATABASES = [f"everydoor_{name}" for name in SERVICES]
 
@@ -34,6 +38,49 @@ def topics() -> list[str]:
     return base + [t + ".dlq" for t in base]
 
 
+def g2p_topics() -> list[str]:
+    """The G2P partner's topics (created up front by `make run`'s embedded broker)."""
+    from services.disbursement import events as d
+
+    base = [d.instructions_topic(G2P_PARTNER), d.status_topic(G2P_PARTNER)]
+    return base + [t + ".dlq" for t in base]
+
+
+def g2p_programmes(home: Path) -> Path:
+    """The shipped programmes with livestock support routed to the G2P partner."""
+    import yaml
+
+    from services.disbursement.config import PROGRAMMES_FILE
+
+    doc = yaml.safe_load(PROGRAMMES_FILE.read_text(encoding="utf-8"))
+    for programme in doc["programmes"]:
+        if programme["code"] == G2P_PROGRAMME:
+            programme["partner"] = G2P_PARTNER
+    path = home / "programmes.g2p.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Written by `everydoor run`: the shipped programmes, "
+                    f"{G2P_PROGRAMME} paid through {G2P_PARTNER}.\n"
+                    + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def g2p_processes(*, env: dict[str, str], home: Path, bank_port: int = G2P_BANK_PORT,
+                  gateway_port: int = G2P_GATEWAY_PORT) -> list[ServiceProcess]:
+    """The G2P Connect sandbox bank and the gateway in front of it (not started)."""
+    bank = ServiceProcess(
+        name="g2p_bank", module="services.bank_partner", port=bank_port,
+        env={**env, "BANK_PARTNER_KIND": "g2p-connect", "BANK_PARTNER_NAME": G2P_PARTNER,
+             "BANK_PARTNER_SANDBOX": "true", "BANK_PARTNER_G2P_PORT": str(bank_port)},
+        log_path=home / "logs" / "g2p_bank.log")
+    gateway = ServiceProcess(
+        name="g2p_gateway", module="services.g2p_gateway", port=gateway_port,
+        env={**env, "G2P_GATEWAY_PARTNER": G2P_PARTNER, "G2P_GATEWAY_PORT": str(gateway_port),
+             "G2P_GATEWAY_PARTNER_URL": f"http://127.0.0.1:{bank_port}",
+             "G2P_GATEWAY_STATE_FILE": str(home / "g2p_gateway.json")},
+        log_path=home / "logs" / "g2p_gateway.log")
+    return [bank, gateway]
+
+
 def bank_partner_process(*, env: dict[str, str], home: Path,
                          port: int = BANK_PARTNER_PORT) -> ServiceProcess:
     """The reference bank partner (`python -m services.bank_partner`), answering like a bank."""
@@ -43,6 +90,11 @@ def bank_partner_process(*, env: dict[str, str], home: Path,
              "BANK_PARTNER_SANDBOX": "true",
              "BANK_PARTNER_STATE_FILE": str(home / "bank_partner.json")},
         log_path=home / "logs" / "bank_partner.log")
+
+
+RUN_LABELS = {"bank_partner": " (reference bank partner)",
+              "g2p_bank": f" (sandbox bank {G2P_PARTNER}, G2P Connect)",
+              "g2p_gateway": f" (G2P Connect gateway for {G2P_PARTNER}; {G2P_PROGRAMME})"}
 
 
 def service_urls() -> Urls:
@@ -143,11 +195,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("using external Kafka and PostgreSQL from the environment")
         else:
             infra = EmbeddedInfra(state=home, broker_port=args.broker_port, pg_port=args.pg_port,
-                                  databases=DATABASES, topics=topics(), durable=True).start()
+                                  databases=DATABASES, topics=topics() + g2p_topics(),
+                                  durable=True).start()
             env = infra.client_env
         env.setdefault("EVERYDOOR_SPAN_FILE", str(home / "spans.jsonl"))
+        # The G2P partner joins unless the operator chose partners or programmes themselves.
+        g2p = not args.no_g2p and not ({"DISBURSEMENT_PARTNERS", "DISBURSEMENT_PROGRAMMES_FILE"}
+                                       & set(os.environ))
+        if g2p:
+            env["DISBURSEMENT_PARTNERS"] = json.dumps(["vbsp", G2P_PARTNER])
+            env["DISBURSEMENT_PROGRAMMES_FILE"] = str(g2p_programmes(home))
         procs = [*service_processes(env=env, log_dir=home / "logs"),
-                 bank_partner_process(env=env, home=home)]
+                 bank_partner_process(env=env, home=home),
+                 *(g2p_processes(env=env, home=home) if g2p else [])]
         for p in procs:
             p.start()
         for p in procs:
@@ -155,7 +215,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         print(f"\nEvery Door is running (ready in {elapsed:.1f}s)\n")
         for p in procs:
-            docs = f"   docs {p.url}/docs" if p.name in SERVICES else " (reference bank partner)"
+            docs = (f"   docs {p.url}/docs" if p.name in SERVICES
+                    else RUN_LABELS.get(p.name, ""))
             print(f"  {p.name:<13} {p.url}{docs}   pid {p.pid}")
         if infra is not None:
             print(f"  {'broker':<13} {infra.bootstrap_servers} (Kafka protocol, embedded Tansu)")
@@ -208,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--pg-port", type=int, default=5433)
     run.add_argument("--households", type=int, default=300, help="demo households on first run")
     run.add_argument("--no-seed", action="store_true", help="start empty, no demo data")
+    run.add_argument("--no-g2p", action="store_true",
+                     help="without the G2P Connect sandbox bank and gateway")
     run.set_defaults(func=cmd_run)
     sd = sub.add_parser("seed", help="seed demo households into the running platform")
     sd.add_argument("--households", type=int, default=300)

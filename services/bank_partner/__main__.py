@@ -1,9 +1,11 @@
-"""`python -m services.bank_partner`: run the reference partner until SIGTERM/SIGINT."""
+"""`python -m services.bank_partner`: run the reference partner until SIGTERM/SIGINT (`--g2p` or
+BANK_PARTNER_KIND=g2p-connect: the G2P Connect sandbox bank over HTTP instead of Kafka)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -38,4 +40,12 @@ if __name__ == "__main__":
     config = PartnerConfig.from_env()
     if not config.sandbox:
         sys.exit(REFUSAL)
-    asyncio.run(main(config))
+    kind = os.environ.get("BANK_PARTNER_KIND", "kafka")
+    if "--g2p" in sys.argv[1:] or kind == "g2p-connect":
+        from services.bank_partner import g2p
+
+        g2p.serve(config)
+    elif kind != "kafka":
+        sys.exit(f"BANK_PARTNER_KIND={kind}: kafka or g2p-connect")
+    else:
+        asyncio.run(main(config))

@@ -34,6 +34,16 @@ def document(service: str) -> dict[str, Any]:
     return app(service).openapi()
 
 
+def gateway_document() -> dict[str, Any]:
+    """The G2P Connect gateway's document (its partner callbacks; not one of the four services,
+    no bearer tokens: the partner's signature authenticates)."""
+    from services.g2p_gateway.__main__ import create_app as gateway_app
+    from services.g2p_gateway.config import Settings as GatewaySettings
+
+    return gateway_app(GatewaySettings(allow_sandbox_keys=True)).openapi()
+
+
 def documents() -> dict[str, dict[str, Any]]:
-    """The four services' documents, by service name."""
-    return {service: document(service) for service in SERVICES}
+    """The four services' documents and the gateway's, by name."""
+    return {**{service: document(service) for service in SERVICES},
+            "g2p_gateway": gateway_document()}
