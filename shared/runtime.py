@@ -270,7 +270,8 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
                 batch_size=settings.consumer_batch_size, max_attempts=settings.consumer_max_attempts,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
-                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+                fetch_max_wait_ms=(settings.consumer_fetch_max_wait_ms
+                                   if cs.fetch_max_wait_ms is None else cs.fetch_max_wait_ms),
                 group_id=f"{settings.consumer_group_prefix}{spec.name}.{cs.name}",
                 start_timeout_s=settings.consumer_start_timeout_s,
             )
