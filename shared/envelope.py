@@ -44,6 +44,10 @@ class Envelope:
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers for binary mode (DESIGN.md §4)."""
+        return [(k, v.encode()) for k, v in self.header_pairs()]
+
+    def header_pairs(self) -> list[tuple[str, str]]:
+        """The Kafka headers as text (the outbox stores them so)."""
         pairs = [
             ("ce_specversion", SPECVERSION),
             ("ce_id", self.id),
@@ -59,7 +63,7 @@ class Envelope:
             pairs.append(("traceparent", self.traceparent))
         if self.tracestate:
             pairs.append(("tracestate", self.tracestate))
-        return [(k, v.encode()) for k, v in pairs]
+        return pairs
 
     def value(self) -> bytes:
         """The JSON payload bytes."""

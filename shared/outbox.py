@@ -117,7 +117,7 @@ class Outbox:
                 "subject": e.subject, "correlation_id": e.correlation_id,
                 "causation_id": e.causation_id, "traceparent": e.traceparent,
                 "tracestate": e.tracestate,
-                "headers": [[k, v.decode()] for k, v in e.headers()], "value": e.value(),
+                "headers": [[k, v] for k, v in e.header_pairs()], "value": e.value(),
             }
             for e in events
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import time
@@ -274,7 +275,8 @@ async def start_runtime(spec: ServiceSpec) -> Runtime:
                 batch_size=settings.consumer_batch_size, max_attempts=settings.consumer_max_attempts,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
-                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+                fetch_max_wait_ms=(settings.consumer_fetch_max_wait_ms
+                                   if cs.fetch_max_wait_ms is None else cs.fetch_max_wait_ms),
                 group_id=f"{settings.consumer_group_prefix}{spec.name}.{cs.name}",
                 start_timeout_s=settings.consumer_start_timeout_s,
                 platform=settings.platform,
@@ -510,8 +512,18 @@ def metrics_guard(token: str | None) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
-def create_app(spec: ServiceSpec) -> FastAPI:
-    """The service's FastAPI app; the lifespan starts and stops the runtime."""
+def _freeze_heap() -> None:
+    """Move everything alive after start-up (modules, models, compiled statements, rule sets)
+    out of the cyclic garbage collector's sight: a full collection then walks only what
+    batches allocate, instead of pausing the whole process (every consumer, the relay, the
+    API) for ~80 ms several times a second under load."""
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(spec: ServiceSpec, *, freeze_heap: bool = False) -> FastAPI:
+    """The service's FastAPI app; the lifespan starts and stops the runtime (`freeze_heap`:
+    a service process of its own, see `_freeze_heap`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -520,6 +532,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                         "EVERYDOOR_METRICS_TOKEN on an internet-facing deployment", spec.name)
         rt = await start_runtime(spec)
         app.state.runtime = rt
+        if freeze_heap:
+            _freeze_heap()
         try:
             yield
         finally:
@@ -630,6 +644,6 @@ def serve(spec: ServiceSpec) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     setup_tracing(spec.name, span_file=state_dir() / "spans.jsonl")
-    app = create_app(spec)
+    app = create_app(spec, freeze_heap=True)
     uvicorn.run(app, host=spec.settings.host, port=spec.settings.port, log_level="info",
                 access_log=False)

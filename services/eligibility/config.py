@@ -24,6 +24,11 @@ class Settings(ServiceSettings):
     rulesets_dirs: list[Path] = [RULESETS_DIR]
     # Programmes as data: the rule each needs and the length of "just escaped".
     programmes_file: Path = PROGRAMMES_FILE
+    # Longest fetch wait of the registry consumer (survey → decision latency; the other group
+    # keeps consumer_fetch_max_wait_ms). The embedded Tansu holds each fetch this long even
+    # when records arrive: 25 instead of 100 takes ~12 ms off the p50 and ~30 ms off the p99
+    # at 100 surveys/s, for ~2% of a core more idle in this service and ~2% in the broker.
+    registry_fetch_max_wait_ms: int = 25
     # Households re-decided per transaction by a re-evaluation job.
     reevaluation_batch_size: int = 1000
     # Local calendar for recognition dates and "just escaped" expiry.

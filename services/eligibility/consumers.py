@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.eligibility.config import Settings
 from services.eligibility.handlers import Service, inbound, service_of
 from services.registry import events as registry_events
 from services.supervision import events as supervision_events
@@ -32,10 +33,12 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
     async def registry_batch(ctx: BatchContext) -> None:
         await inbound.on_registry_events(service_of(rt), ctx)
 
+    settings = rt.settings
+    assert isinstance(settings, Settings)
     return [
         ConsumerSpec(name="registry", topics=[registry_events.TOPIC], handlers={
             t: Handler(model=registry_events.EVENTS[t], batch=registry_batch)
-            for t in REGISTRY_TYPES}),
+            for t in REGISTRY_TYPES}, fetch_max_wait_ms=settings.registry_fetch_max_wait_ms),
         ConsumerSpec(name="supervision", topics=[supervision_events.TOPIC], handlers={
             supervision_events.POSTING_APPROVED: Handler(
                 _bind(rt, inbound.on_posting_approved), supervision_events.PostingApprovedV1)}),

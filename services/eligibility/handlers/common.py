@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,9 @@ class Service:
     rulebook: domain.RuleBook
     catalogue: programme_rules.Catalogue
     outbox: Outbox
+    _programmes: dict[tuple[domain.Standing, date], tuple[dict[str, Any], ...]] = field(
+        default_factory=dict, init=False, repr=False)
+    _programmes_for: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -89,6 +92,26 @@ class Service:
     def indicator_names(self) -> dict[str, str]:
         """English indicator names by code, from every rule set (for programme reasons)."""
         return {i.code: i.name_en for rs in self.rulebook.all for i in rs.indicators}
+
+    def programmes(self, standing: domain.Standing, today: date) -> list[dict[str, Any]]:
+        """Programme eligibility (plain data) for a recognized standing on `today`.
+
+        Remembered per (standing, day) for the rule book and catalogue in force: a batch's
+        households mostly share a handful of standings (most have none recognized yet), and
+        the reasons are the same words each time. The dicts are shared: read, never change."""
+        key = (standing, today)
+        basis = self._programmes_for
+        if basis is None or basis[0] is not self.rulebook or basis[1] is not self.catalogue:
+            self._programmes_for = (self.rulebook, self.catalogue)
+            self._programmes.clear()
+        cached = self._programmes.get(key)
+        if cached is None:
+            if len(self._programmes) >= 10_000:
+                self._programmes.clear()
+            cached = tuple(p.as_dict() for p in programme_rules.evaluate(
+                self.catalogue, standing, today=today, indicator_names=self.indicator_names()))
+            self._programmes[key] = cached
+        return list(cached)
 
     async def emit(self, session: AsyncSession, *evs: Envelope) -> None:
         """Write events into the outbox in the caller's transaction."""

@@ -8,12 +8,22 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.eligibility import domain, events, tables
+from services.eligibility.handlers import rulesets
 from services.eligibility.handlers.common import Service
-from services.eligibility.handlers.deciding import Row, Trigger, refresh, standing_of
+from services.eligibility.handlers.deciding import (
+    DECISION_COLUMNS,
+    Row,
+    Trigger,
+    json_or_none,
+    redecide,
+    refresh,
+    standing_of,
+    write_decisions,
+)
 from services.registry import events as registry_events
 from services.supervision import events as supervision_events
 from shared.consumer import BatchContext, EventContext
@@ -66,26 +76,50 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
                 or any(current[f] != merged[f] for f in INPUT_FIELDS))):
             triggers[payload.household_id] = Trigger(event=item.event)
         state[payload.household_id] = merged
+    decided = None
+    if triggers:
+        # Decided in memory first, so each household is written once: its snapshot and its
+        # decision columns in the one upsert below.
+        await rulesets.sync(session, svc)
+        decided = redecide(svc, [state[h] for h in ids if h in triggers], trigger=triggers)
+        for row in decided.rows:
+            state[row["id"]] = row
     changed = [state[h] for h in ids if state.get(h) != before.get(h)]
-    if not changed:
-        return
-    columns = ("id", *_SNAPSHOT_COLUMNS)
-    stmt = pg_insert(H)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[H.c.id],
-            set_={c: stmt.excluded[c] for c in _SNAPSHOT_COLUMNS} | {"updated_at": sa.func.now()}),
-        [{c: row[c] for c in columns} for row in changed])
-    # The rows as stored, without reading them back: the locked rows with the snapshots applied.
-    decide_rows = [state[h] for h in ids if h in triggers]
-    if decide_rows:
-        await refresh(session, svc, decide_rows, trigger=triggers)
+    if changed:
+        await session.execute(_UPSERT, {
+            c: [_param(c, row[c]) for row in changed] for c in _UPSERT_COLUMNS})
+    if decided is not None:
+        await write_decisions(session, svc, decided, households=False)
 
 
 _EMPTY_ROW: Row = {c.name: None for c in H.c}
 _SNAPSHOT_COLUMNS = ("area_type", "province_code", "commune_code", "village", "head_name",
                      "status", "member_count", "registry_version", "last_event_id", "survey",
                      "survey_date", "survey_event_id")
+_UPSERT_COLUMNS = ("id", *_SNAPSHOT_COLUMNS, *DECISION_COLUMNS)
+_JSONB = {"survey", "programs"}
+
+
+def _param(column: str, value: Any) -> Any:
+    return json_or_none(value) if column in _JSONB else value
+
+
+def _upsert_sql() -> sa.TextClause:
+    """One statement for a batch's households (arrays unnested): their snapshots, and their
+    decision columns (unchanged ones written back as they were read, under the row lock)."""
+    types = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in H.c}
+    arrays = ", ".join(f"CAST(:{c} AS {'TEXT' if c in _JSONB else types[c]}[])"
+                       for c in _UPSERT_COLUMNS)
+    values = ", ".join(f"CAST(u.{c} AS JSONB)" if c in _JSONB else f"u.{c}"
+                       for c in _UPSERT_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _UPSERT_COLUMNS if c != "id")
+    return sa.text(
+        f"INSERT INTO household ({', '.join(_UPSERT_COLUMNS)}, updated_at) "
+        f"SELECT {values}, now() FROM unnest({arrays}) AS u({', '.join(_UPSERT_COLUMNS)}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now()")
+
+
+_UPSERT = _upsert_sql()
 
 
 def _survey_values(payload: registry_events.HouseholdSurveyedV1, event_id: str) -> Row:
