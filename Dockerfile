@@ -29,10 +29,12 @@ RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/everydoor --cr
 
 COPY shared ./shared
 COPY services ./services
+# The vendored G2P Connect and DCI JSON Schemas the gateway and the registry validate against.
+COPY docs/schemas ./docs/schemas
 
 USER 10001:10001
 EXPOSE 8001 8002 8003 8004
 
-# No default service: print the CLI's usage (`python -m services.cli token …` signs a token
-# with EVERYDOOR_JWT_SECRET). Compose and Kubernetes set the command per service.
+# No default service: print the CLI's usage (tokens come from the identity provider outside dev
+# mode). Compose and Kubernetes set the command per service.
 CMD ["python", "-m", "services.cli", "--help"]
