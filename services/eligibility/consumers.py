@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from services.eligibility.config import Settings
 from services.eligibility.handlers import Service, inbound, service_of
@@ -33,8 +33,7 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
     async def registry_batch(ctx: BatchContext) -> None:
         await inbound.on_registry_events(service_of(rt), ctx)
 
-    settings = rt.settings
-    assert isinstance(settings, Settings)
+    settings = cast(Settings, rt.settings)
     return [
         ConsumerSpec(name="registry", topics=[registry_events.TOPIC], handlers={
             t: Handler(model=registry_events.EVENTS[t], batch=registry_batch)
