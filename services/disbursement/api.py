@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
@@ -258,6 +259,9 @@ async def read_loan(instruction_id: str, rt: RuntimeDep, user: CurrentUser) -> d
         return await ledger.read_loan(session, user=user, instruction_id=instruction_id)
 
 
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
 @router.get("/reconciliation", dependencies=[read_role],
             responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 async def reconciliation(request: Request, rt: RuntimeDep, user: CurrentUser,
@@ -272,7 +276,10 @@ async def reconciliation(request: Request, rt: RuntimeDep, user: CurrentUser,
     wants_csv = format == "csv" or (format is None
                                     and "text/csv" in request.headers.get("accept", ""))
     if wants_csv:
-        name = f"reconciliation-{programme_code or 'all'}-{commune_code or 'all'}-{date.today()}.csv"
+        # The programme code is caller text: only ASCII letters, digits, - and _ reach the header
+        # (anything else could not be encoded in it, or would end the quoted filename).
+        programme = _FILENAME_UNSAFE.sub("_", programme_code or "all")
+        name = f"reconciliation-{programme}-{commune_code or 'all'}-{date.today()}.csv"
         return Response(ledger.reconciliation_csv(report), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return JSONResponse(report)
