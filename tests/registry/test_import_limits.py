@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -14,19 +13,7 @@ from services.registry import tables
 from tests.registry.conftest import officer
 from tests.registry.test_imports import NDJSON, error_rows, line, run_import
 from tests.support.apps import auth
-
-
-@contextmanager
-def settings(registry, **values: object):
-    s = registry.runtime.settings
-    saved = {k: getattr(s, k) for k in values}
-    for k, v in values.items():
-        setattr(s, k, v)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            setattr(s, k, v)
+from tests.support.overrides import overridden
 
 
 async def _jobs_of(registry, sub: str) -> int:
@@ -39,7 +26,7 @@ async def test_an_upload_past_the_limit_is_refused_and_nothing_is_kept(registry)
     sub = f"officer-{uuid.uuid4().hex[:6]}"
     who = auth("commune_officer", "01001", sub=sub)
     body = "\n".join(json.dumps(line(f"BIG-{i}", village="Thôn Một")) for i in range(20))
-    with settings(registry, import_max_bytes=2000):
+    with overridden(registry.runtime.settings, import_max_bytes=2000):
         r = await registry.client.post("/v1/imports", content=body.encode(),
                                        headers={**who, **NDJSON})
         assert r.status_code == 413, r.text
@@ -59,7 +46,7 @@ async def test_a_line_past_the_limit_is_rejected_by_number_and_the_rest_goes_in(
     good = [json.dumps(line(f"L-{ref}-{i}", village="Thôn Hai")) for i in range(2)]
     huge = json.dumps(line(f"L-{ref}-huge", village="Thôn Hai", notes="x" * 5000))
     content = "\n".join([good[0], huge, good[1]]).encode()
-    with settings(registry, import_max_line_chars=2048):
+    with overridden(registry.runtime.settings, import_max_line_chars=2048):
         job = await run_import(registry, content, NDJSON)
     assert (job["accepted"], job["rejected"]) == (2, 1), job
     rows = await error_rows(registry, job)
@@ -74,7 +61,7 @@ async def test_too_many_running_imports_of_one_user_are_refused(registry):
             id=str(uuid.uuid4()), format="ndjson", status="running", bytes=1, created_by=sub,
             created_role="commune_officer", created_scope=["01001"]))
     body = json.dumps(line(f"BUSY-{uuid.uuid4().hex[:6]}", village="Thôn Ba")).encode()
-    with settings(registry, import_max_running_per_user=1):
+    with overridden(registry.runtime.settings, import_max_running_per_user=1):
         r = await registry.client.post("/v1/imports", content=body, headers={
             **auth("commune_officer", "01001", sub=sub), **NDJSON})
         assert r.status_code == 429 and r.headers["retry-after"], r.text

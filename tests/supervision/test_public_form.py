@@ -5,11 +5,11 @@ form posts refused (nothing stored), the rate limiter keyed by the hop a trusted
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 
 from services.supervision.handlers.common import service_of
 from tests.supervision.conftest import Sup, new_commune
 from tests.support.apps import auth
+from tests.support.overrides import overridden
 
 
 async def _posting(sup: Sup) -> tuple[str, dict[str, str]]:
@@ -22,17 +22,8 @@ async def _posting(sup: Sup) -> tuple[str, dict[str, str]]:
     return r.json()["posting_id"], officer
 
 
-@contextmanager
-def settings(sup: Sup, **values: object):
-    s = service_of(sup.service.runtime).settings
-    saved = {k: getattr(s, k) for k in values}
-    for k, v in values.items():
-        setattr(s, k, v)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            setattr(s, k, v)
+def _settings(sup: Sup):
+    return service_of(sup.service.runtime).settings
 
 
 async def _stored(sup: Sup, posting_id: str, officer: dict[str, str]) -> int:
@@ -68,7 +59,7 @@ async def test_a_cross_site_form_post_is_refused_and_stores_nothing(sup: Sup):
         assert await _stored(sup, posting_id, officer) == 0
         r = await resident.post(url, data=form, headers={"origin": "http://test"})  # our page
         assert r.status_code == 201, r.text
-        with settings(sup, public_origins=["https://xa-ban-lien.gov.vn"]):
+        with overridden(_settings(sup), public_origins=["https://xa-ban-lien.gov.vn"]):
             r = await resident.post(url, data=form,
                                     headers={"origin": "https://xa-ban-lien.gov.vn"})
             assert r.status_code == 201, r.text
@@ -79,7 +70,7 @@ async def test_the_rate_limit_follows_the_proxy_not_what_the_client_claims(sup: 
     posting_id, _ = await _posting(sup)
     url = f"/public/postings/{posting_id}/complaints"
     proxy = f"10.32.{uuid.uuid4().int % 250}.1"
-    with settings(sup, trusted_proxies=1):
+    with overridden(_settings(sup), trusted_proxies=1):
         async with sup.client_from(proxy) as via_proxy:
             for n in range(5):  # the client varies the left-most hop; the proxy adds the real one
                 r = await via_proxy.post(url, data={"category": "other", "text": f"Lần {n}"},
@@ -96,7 +87,7 @@ async def test_the_rate_limit_follows_the_proxy_not_what_the_client_claims(sup: 
 async def test_a_posting_takes_a_bounded_number_of_complaints_from_all_clients(sup: Sup):
     posting_id, officer = await _posting(sup)
     url = f"/public/postings/{posting_id}/complaints"
-    with settings(sup, complaint_posting_rate_limit=3):
+    with overridden(_settings(sup), complaint_posting_rate_limit=3):
         for n in range(4):
             async with sup.client_from(f"10.33.{uuid.uuid4().int % 250}.{n + 1}") as resident:
                 r = await resident.post(url, data={"category": "other", "text": f"Hộ số {n}"})
