@@ -316,12 +316,19 @@ async def stop_runtime(rt: Runtime) -> None:
                         consumer.name, drain_s)
     for task in rt.tasks:
         task.cancel()
-    await asyncio.gather(*rt.tasks, return_exceptions=True)
-    for consumer in rt.consumers:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
-    with contextlib.suppress(Exception):
-        await rt.producer.stop()
+    if rt.tasks:  # bounded: a task that does not end on cancellation must not hang the exit
+        _, stuck = await asyncio.wait(rt.tasks, timeout=drain_s)
+        for task in stuck:
+            log.warning("task %s did not stop within %.0f s of its cancellation; leaving it",
+                        task.get_name(), drain_s)
+    for name, closing in [*((c.name, c.stop) for c in rt.consumers),
+                          ("producer", rt.producer.stop)]:
+        try:  # a broker that does not answer must not hang the exit either
+            await asyncio.wait_for(closing(), drain_s)
+        except TimeoutError:
+            log.warning("%s did not close within %.0f s; leaving it", name, drain_s)
+        except Exception:  # noqa: BLE001 - closing anyway: the process is going away
+            log.debug("closing %s failed", name, exc_info=True)
     await rt.engine.dispose()
 
 
