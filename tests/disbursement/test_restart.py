@@ -96,7 +96,9 @@ async def test_killed_mid_flow_no_instruction_is_lost_or_duplicated(servers):
 
             await asyncio.gather(kill_when_half_done(), *(approve(i) for i in ids))
         assert first.proc is not None and first.proc.returncode == -9
-        assert N // 2 <= len(approved) < N
+        # at least half answered before the kill (on a fast run the rest may also have landed
+        # before the SIGKILL did: the retries below must then change nothing either)
+        assert N // 2 <= len(approved) <= N
 
         second = disbursement_process(**args, log=logs / "disbursement-2.log").start()
         await asyncio.to_thread(second.wait_ready, 90)
