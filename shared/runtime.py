@@ -211,7 +211,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers, acks="all",
         enable_idempotence=settings.platform.kafka_enable_idempotence,
-        linger_ms=5, max_batch_size=1024 * 1024, request_timeout_ms=15000,
+        linger_ms=settings.producer_linger_ms, max_batch_size=1024 * 1024, request_timeout_ms=15000,
         **client_security(settings.platform),
     )
 
