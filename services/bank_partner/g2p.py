@@ -266,9 +266,11 @@ def create_app(config: PartnerConfig, *, client_keys: Path = SANDBOX_CLIENT_KEYS
 
 
 def serve(config: PartnerConfig) -> None:
-    """Run the sandbox bank on BANK_PARTNER_G2P_PORT (default 8007) until SIGTERM."""
+    """Run the sandbox bank on BANK_PARTNER_G2P_HOST:BANK_PARTNER_G2P_PORT (default
+    127.0.0.1:8007; 0.0.0.0 in a container, where the gateway calls it) until SIGTERM."""
     import uvicorn
 
     port = int(os.environ.get("BANK_PARTNER_G2P_PORT", "8007"))
+    host = os.environ.get("BANK_PARTNER_G2P_HOST", "127.0.0.1")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
