@@ -26,7 +26,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         await gateway.start()
         tasks = [asyncio.create_task(gateway.consume(stop)),
-                 asyncio.create_task(gateway.pump(stop))]
+                 asyncio.create_task(gateway.pump(stop)),
+                 asyncio.create_task(gateway.prune_loop(stop))]
         for task in tasks:
             task.add_done_callback(gateway.task_ended)
         try:

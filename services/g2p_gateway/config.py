@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     payer_fa: str = ""
     payee_fa_format: str = "token:{beneficiary_reference}@{partner}"
     request_timeout_s: float = 10.0
+    # Finished transactions (every instruction settled, rejected or failed) are forgotten, with
+    # their instructions, this many days after their last status. Keep it longer than
+    # disbursement may deliver an instruction again (the instruction topic's retention, its
+    # outbox's OUTBOX_DAYS for a republish): a forgotten instruction seen again would be sent
+    # again (the bank refuses the repeat by reference_id, but the noise is avoidable).
+    retention_days: float = Field(default=90.0, gt=0)
+    prune_interval_s: float = Field(default=3600.0, gt=0)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
     @model_validator(mode="after")

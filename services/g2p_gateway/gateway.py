@@ -137,6 +137,33 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
 
+    async def prune_loop(self, stop: asyncio.Event) -> None:
+        """Prune now and every `prune_interval_s` (an error is logged and tried next time)."""
+        while not stop.is_set():
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gateway pruning failed; trying again later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.prune_interval_s)
+
+    async def prune(self, *, now: float | None = None) -> tuple[int, int]:
+        """Forget transactions finished more than `retention_days` ago, with their
+        instructions; (transactions, instructions) removed."""
+        before = (now or time.time()) - self.settings.retention_days * 86400
+        async with self.lock:
+            txns, insts = self.state.prune(before=before)
+            if txns:
+                self.state.save()
+        if txns:
+            self._count("pruned_transactions", txns)
+            self._count("pruned_instructions", insts)
+            log.info("pruned %d finished transactions (%d instructions) older than %s days",
+                     txns, insts, self.settings.retention_days)
+        return txns, insts
+
     # --- instructions → /disburse ----------------------------------------------------------------
     def record(self, record: ConsumerRecord) -> None:
         """Remember one instruction (once: a redelivery or a republished one is ignored)."""

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.g2p_gateway.protocol import FINAL
+
 
 @dataclass
 class Instruction:
@@ -73,6 +75,25 @@ class State:
             "transactions": {k: asdict(v) for k, v in self.transactions.items()}}),
             encoding="utf-8")
         os.replace(tmp, self.path)
+
+    def finished_at(self, txn: Transaction) -> float | None:
+        """When a transaction finished (the last status of its instructions, once every one is
+        settled, rejected or failed); None while one is still open."""
+        insts = [self.instructions.get(r) for r in txn.references]
+        if not insts or any(i is None or not set(i.published) & FINAL for i in insts):
+            return None
+        return max(i.updated_at for i in insts if i is not None)
+
+    def prune(self, *, before: float) -> tuple[int, int]:
+        """Forget transactions that finished before `before`, and their instructions (never an
+        open, refused-and-unanswered or queued one); (transactions, instructions) removed."""
+        done = [k for k, t in self.transactions.items()
+                if (at := self.finished_at(t)) is not None and at < before]
+        removed = 0
+        for txn_id in done:
+            for ref in self.transactions.pop(txn_id).references:
+                removed += self.instructions.pop(ref, None) is not None
+        return len(done), removed
 
     def queued(self) -> list[str]:
         """Instructions not yet placed in a transaction, oldest first."""

@@ -1,0 +1,93 @@
+"""Gateway retention: finished transactions are forgotten after G2P_GATEWAY_RETENTION_DAYS by the
+gateway's periodic task, in its real state file; open, refused and queued ones never are."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from services.g2p_gateway.config import Settings
+from services.g2p_gateway.gateway import Gateway
+from services.g2p_gateway.state import State
+from tests.g2p.test_protocol import PARTNER, instruction, record
+from tests.support.wait import eventually
+
+DAY = 86400.0
+
+
+def gateway(tmp_path: Path, **kw: object) -> Gateway:
+    return Gateway(Settings(partner=PARTNER, state_file=tmp_path / "state.json",  # type: ignore[arg-type]
+                            batch_size=2, **kw))
+
+
+def transactions_of(gw: Gateway, n: int) -> list[str]:
+    """n instructions in transactions of two; their transaction ids, in instruction order."""
+    for i in range(n):
+        gw.record(record(instruction(i), offset=i))
+    asyncio.run(gw.flush(force=True))
+    ids = []
+    for ref in sorted(gw.state.instructions):
+        txn = gw.state.instructions[ref].transaction_id
+        if txn not in ids:
+            ids.append(txn)
+    return [t for t in ids if t is not None]
+
+
+def finish(gw: Gateway, txn_id: str, *, status: str, days_ago: float) -> None:
+    for ref in gw.state.transactions[txn_id].references:
+        inst = gw.state.instructions[ref]
+        inst.published = ["accepted", status]
+        inst.updated_at = time.time() - days_ago * DAY
+
+
+def test_finished_transactions_past_retention_are_forgotten_and_nothing_else(tmp_path):
+    gw = gateway(tmp_path, retention_days=90)
+    settled_old, failed_old, settled_new, half_done, refused = transactions_of(gw, 10)
+    finish(gw, settled_old, status="settled", days_ago=91)
+    finish(gw, failed_old, status="failed", days_ago=120)
+    finish(gw, settled_new, status="settled", days_ago=89)
+    # one instruction of this transaction settled long ago, the other still open
+    first = gw.state.transactions[half_done].references[0]
+    gw.state.instructions[first].published = ["accepted", "settled"]
+    gw.state.instructions[first].updated_at = time.time() - 200 * DAY
+    # the bank refused this one and never answered: an operator's, whatever its age
+    gw.state.transactions[refused].state = "refused"
+    for ref in gw.state.transactions[refused].references:
+        gw.state.instructions[ref].updated_at = time.time() - 365 * DAY
+    gw.record(record(instruction(99), offset=99))  # queued, in no transaction yet
+    gw.state.save()
+
+    assert asyncio.run(gw.prune()) == (2, 4)
+
+    kept = State.load(tmp_path / "state.json")  # what a restart sees
+    assert set(kept.transactions) == {settled_new, half_done, refused}
+    assert len(kept.instructions) == 7
+    assert kept.queued() == [instruction(99).instruction_id]
+    assert gw.counts["pruned_transactions"] == 2
+    assert asyncio.run(gw.prune()) == (0, 0)  # nothing more to do
+
+
+def test_the_periodic_task_prunes_with_the_configured_retention(tmp_path):
+    gw = gateway(tmp_path, retention_days=0.5, prune_interval_s=0.05)
+    old, new = transactions_of(gw, 4)
+    finish(gw, old, status="rejected", days_ago=1)
+    finish(gw, new, status="settled", days_ago=0.25)
+    gw.state.save()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(gw.prune_loop(stop))
+        await eventually(lambda: old not in State.load(tmp_path / "state.json").transactions,
+                         timeout=10, message="the periodic task pruned the old transaction")
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(run())
+    assert set(State.load(tmp_path / "state.json").transactions) == {new}
+
+
+def test_the_retention_setting_defaults_to_ninety_days_and_reads_the_environment(monkeypatch):
+    assert Settings(partner=PARTNER).retention_days == 90
+    monkeypatch.setenv("G2P_GATEWAY_RETENTION_DAYS", "30")
+    assert Settings(partner=PARTNER).retention_days == 30
