@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from services.g2p_gateway.config import Settings
 from services.g2p_gateway.gateway import Gateway
 from services.g2p_gateway.state import State
@@ -91,3 +93,41 @@ def test_the_retention_setting_defaults_to_ninety_days_and_reads_the_environment
     assert Settings(partner=PARTNER).retention_days == 90
     monkeypatch.setenv("G2P_GATEWAY_RETENTION_DAYS", "30")
     assert Settings(partner=PARTNER).retention_days == 30
+
+
+def test_a_transaction_whose_polls_go_unanswered_is_left_to_an_operator_who_may_retry(tmp_path):
+    """After G2P_GATEWAY_MAX_UNANSWERED_POLLS polls without a callback the gateway stops polling
+    and lists the transaction; a retry sends its open instructions as a new transaction with a
+    new message id and the same reference ids, once."""
+    gw = gateway(tmp_path, max_unanswered_polls=2, callback_timeout_s=0.01, poll_interval_s=0.01)
+    (txn_id,) = transactions_of(gw, 2)
+    txn = gw.state.transactions[txn_id]
+    txn.state = "acked"
+    posted: list[str] = []
+
+    async def acked_but_silent(path: str, body: bytes, signature: str) -> dict:
+        posted.append(path)
+        return {"ack_status": "ACK"}
+
+    gw._post = acked_but_silent  # type: ignore[method-assign]
+
+    async def polled_until_given_up() -> bool:
+        await gw.poll_due()
+        return txn.state == "unanswered"
+
+    asyncio.run(eventually(polled_until_given_up, timeout=10, interval=0.02,
+                           message="the transaction marked unanswered"))
+    assert posted.count("/disburse/txn/status") == 2
+    assert [k for k, _ in gw.transactions(("refused", "unanswered"))] == [txn_id]
+
+    new_id, new = asyncio.run(gw.retry(txn_id))
+    assert new.references == txn.references and new.message_id != txn.message_id
+    assert new.state == "new" and new.retry_of == txn_id
+    assert (txn.state, txn.retried_as) == ("retried", new_id)
+    assert all(gw.state.instructions[r].transaction_id == new_id for r in new.references)
+    kept = State.load(tmp_path / "state.json")  # the retry survives a restart
+    assert kept.transactions[txn_id].state == "retried" and new_id in kept.transactions
+    with pytest.raises(ValueError, match="retried"):
+        asyncio.run(gw.retry(txn_id))
+    with pytest.raises(LookupError):
+        asyncio.run(gw.retry("00000000-0000-0000-0000-000000000000"))
