@@ -23,6 +23,12 @@ HOUSEHOLD_SURVEYED = "registry.household.surveyed.v1"
 HOUSEHOLD_ARCHIVED = "registry.household.archived.v1"
 VERIFICATION_REQUESTED = "registry.household.verification_requested.v1"
 VERIFICATION_RESOLVED = "registry.household.verification_resolved.v1"
+# Not about one household: no subject (no key); eligibility opens a review for each household
+# of the affected area, and that review is what the households' timelines show.
+SHOCK_DECLARED = "registry.shock.declared.v1"
+SHOCK_TYPES = ("flood", "storm", "drought", "landslide", "saltwater_intrusion", "epidemic",
+               "other")
+SHOCK_SEVERITIES = ("minor", "moderate", "severe", "extreme")
 
 INDICATOR_CODES = (
     "employment", "dependants", "nutrition", "health_insurance", "adult_education",
@@ -178,6 +184,31 @@ class VerificationResolvedV1(_Event):
     actor: str | None = None
 
 
+class ShockAreaV1(_Event):
+    """A commune a shock hit; `villages` empty: the whole commune."""
+
+    province_code: str
+    commune_code: str
+    villages: list[str] = []
+
+
+class ShockDeclaredV1(_Event):
+    """`registry.shock.declared.v1`: a province or national officer declared a disaster shock;
+    the affected households are to be re-surveyed (ad-hoc review) by `review_due_on`."""
+
+    shock_id: str
+    type: Literal["flood", "storm", "drought", "landslide", "saltwater_intrusion", "epidemic",
+                  "other"]
+    occurred_on: date
+    severity: Literal["minor", "moderate", "severe", "extreme"]
+    title: str
+    description: str | None = None
+    areas: list[ShockAreaV1]
+    review_due_on: date
+    declared_at: str
+    actor: str | None = None
+
+
 EVENTS: dict[str, type[BaseModel]] = {
     HOUSEHOLD_REGISTERED: HouseholdRegisteredV1,
     HOUSEHOLD_UPDATED: HouseholdUpdatedV1,
@@ -188,4 +219,5 @@ EVENTS: dict[str, type[BaseModel]] = {
     HOUSEHOLD_ARCHIVED: HouseholdArchivedV1,
     VERIFICATION_REQUESTED: VerificationRequestedV1,
     VERIFICATION_RESOLVED: VerificationResolvedV1,
+    SHOCK_DECLARED: ShockDeclaredV1,
 }

@@ -290,3 +290,55 @@ class ImportJobRead(BaseModel):
     created_at: datetime
     finished_at: datetime | None = None
     errors_url: str
+
+
+ShockType = Literal["flood", "storm", "drought", "landslide", "saltwater_intrusion", "epidemic",
+                    "other"]
+ShockSeverity = Literal["minor", "moderate", "severe", "extreme"]
+
+
+class ShockAreaIn(_In):
+    """A commune the shock hit, optionally only some of its villages."""
+
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    villages: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default=[], max_length=200, description="empty: the whole commune")
+
+
+class ShockCreate(_In):
+    """`POST /v1/shocks` body."""
+
+    type: ShockType
+    occurred_on: date = Field(description="the day the disaster struck (not in the future)")
+    severity: ShockSeverity
+    title: str = Field(min_length=3, max_length=200, examples=["Lũ quét tháng 10"])
+    description: str | None = Field(default=None, max_length=4000)
+    areas: list[ShockAreaIn] = Field(min_length=1, max_length=500,
+                                     description="the affected communes (at least one)")
+    review_due_on: date | None = Field(default=None, description=(
+        "when the affected households must have been re-surveyed (default: "
+        "REGISTRY_SHOCK_REVIEW_DAYS after today)"))
+
+
+class ShockAreaRead(BaseModel):
+    """An affected commune (with its province) and villages."""
+
+    province_code: str
+    commune_code: str
+    villages: list[str] = []
+
+
+class ShockRead(BaseModel):
+    """A declared shock."""
+
+    shock_id: str
+    type: ShockType
+    occurred_on: date
+    severity: ShockSeverity
+    title: str
+    description: str | None = None
+    areas: list[ShockAreaRead]
+    review_due_on: date
+    declared_by: str
+    declared_at: datetime
+    event_id: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import new_metadata, platform_tables
@@ -193,4 +193,25 @@ dci_callback_attempt = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("delivered", sa.Boolean, nullable=False),
     sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
+)
+
+
+shock = sa.Table(
+    # A declared disaster shock (append-only: a correction is a new declaration).
+    "shock", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("occurred_on", sa.Date, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("areas", JSONB, nullable=False),
+    sa.Column("province_codes", ARRAY(sa.Text), nullable=False),
+    sa.Column("commune_codes", ARRAY(sa.Text), nullable=False),
+    sa.Column("review_due_on", sa.Date, nullable=False),
+    sa.Column("declared_by", sa.Text, nullable=False),
+    sa.Column("event_id", _ID, nullable=False),
+    _now("declared_at"),
+    sa.Index("ix_shock_communes", "commune_codes", postgresql_using="gin"),
 )

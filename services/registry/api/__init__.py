@@ -1,7 +1,7 @@
 """Registry HTTP routes: translate HTTP ↔ handlers, nothing else."""
 
-from . import admin_units, dci, households, imports
+from . import admin_units, dci, households, imports, shocks
 
-routers = [households.router, imports.router, admin_units.router, dci.router]
+routers = [households.router, imports.router, admin_units.router, dci.router, shocks.router]
 
 __all__ = ["routers"]

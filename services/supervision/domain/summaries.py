@@ -36,6 +36,10 @@ INSTRUCTION_STATUS = {
     "cancelled": ("đã hủy", "cancelled"),
     "repayment_received": ("đã nhận tiền trả nợ", "repayment received"),
 }
+SHOCK = {"flood": ("lũ lụt", "flood"), "storm": ("bão", "storm"), "drought": ("hạn hán", "drought"),
+         "landslide": ("sạt lở đất", "landslide"),
+         "saltwater_intrusion": ("xâm nhập mặn", "saltwater intrusion"),
+         "epidemic": ("dịch bệnh", "epidemic"), "other": ("thiên tai khác", "other disaster")}
 TRANSITION = {"escaped_poverty": ("thoát nghèo", "escaped poverty"),
               "escaped_near_poverty": ("thoát cận nghèo", "escaped near-poverty")}
 
@@ -268,6 +272,21 @@ def _bank_message(d: D) -> Summary:
             + (f" (reference {ref})" if ref else ""))
 
 
+def _review_opened(d: D) -> Summary:
+    vi, en = _pair(SHOCK, d.get("shock_type"))
+    title = d.get("shock_title") or ""
+    return (f"Đưa vào rà soát thường xuyên do {vi} ngày {_date(d.get('occurred_on'))} "
+            f"({title}); cần khảo sát lại trước {_date(d.get('due_on'))}",
+            f"Listed for an ad-hoc review after the {en} of {_date(d.get('occurred_on'))} "
+            f"({title}); to be re-surveyed by {_date(d.get('due_on'))}")
+
+
+def _review_closed(d: D) -> Summary:
+    late_vi, late_en = (" (quá hạn)", " (late)") if d.get("overdue") else ("", "")
+    return (f"Đã khảo sát lại ngày {_date(d.get('survey_date'))}{late_vi}: kết thúc rà soát",
+            f"Re-surveyed on {_date(d.get('survey_date'))}{late_en}: review closed")
+
+
 SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "registry.household.registered.v1": _registered,
     "registry.household.updated.v1": _updated,
@@ -281,6 +300,8 @@ SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "eligibility.classification.decided.v1": _decided,
     "eligibility.classification.recognized.v1": _recognized,
     "eligibility.program_eligibility.changed.v1": _programmes,
+    "eligibility.review.opened.v1": _review_opened,
+    "eligibility.review.closed.v1": _review_closed,
     "supervision.posting.opened.v1": _posting_opened,
     "supervision.posting.closed.v1": _posting_closed,
     "supervision.posting.approved.v1": _posting_approved,
