@@ -37,3 +37,6 @@ class Settings(ServiceSettings):
     dci_callback_backoff_s: float = Field(default=5.0, gt=0)
     dci_callback_backoff_max_s: float = Field(default=600.0, gt=0)
     dci_poll_interval_s: float = Field(default=1.0, gt=0)
+    # Coverage: a household whose visits in a round are all not_home/refused counts as "not
+    # reached" once there are at least this many of them.
+    coverage_attempts: int = Field(default=3, ge=1)

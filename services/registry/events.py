@@ -23,6 +23,7 @@ HOUSEHOLD_SURVEYED = "registry.household.surveyed.v1"
 HOUSEHOLD_ARCHIVED = "registry.household.archived.v1"
 VERIFICATION_REQUESTED = "registry.household.verification_requested.v1"
 VERIFICATION_RESOLVED = "registry.household.verification_resolved.v1"
+HOUSEHOLD_VISITED = "registry.household.visited.v1"
 
 INDICATOR_CODES = (
     "employment", "dependants", "nutrition", "health_insurance", "adult_education",
@@ -88,6 +89,24 @@ class SurveyV1(_Event):
     facts: dict[str, Any] = {}
     surveyor: str | None = None
     notes: str | None = None
+    recorded_by: str | None = None
+    # Optional addition (v1 stays compatible): the visit at which it was taken.
+    visit_id: str | None = None
+
+
+class VisitV1(_Event):
+    """One door-to-door visit by a cadre (the cadre's phone never travels)."""
+
+    visit_id: str
+    cadre_id: str
+    cadre_name: str
+    organisation: Literal["party_cell", "womens_union", "farmers_association",
+                          "veterans_association", "youth_union", "commune_staff"]
+    visited_on: date
+    outcome: Literal["surveyed", "not_home", "refused", "moved", "deceased", "follow_up"]
+    note: str | None = None
+    next_visit_due: date | None = None
+    review_round: str | None = None
     recorded_by: str | None = None
 
 
@@ -178,6 +197,17 @@ class VerificationResolvedV1(_Event):
     actor: str | None = None
 
 
+class HouseholdVisitedV1(_Event):
+    """`registry.household.visited.v1`: a cadre visited the household. A visit does not change
+    the household: `version` is its current version, not a new one."""
+
+    household_id: str
+    version: int
+    visit: VisitV1
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
 EVENTS: dict[str, type[BaseModel]] = {
     HOUSEHOLD_REGISTERED: HouseholdRegisteredV1,
     HOUSEHOLD_UPDATED: HouseholdUpdatedV1,
@@ -188,4 +218,5 @@ EVENTS: dict[str, type[BaseModel]] = {
     HOUSEHOLD_ARCHIVED: HouseholdArchivedV1,
     VERIFICATION_REQUESTED: VerificationRequestedV1,
     VERIFICATION_RESOLVED: VerificationResolvedV1,
+    HOUSEHOLD_VISITED: HouseholdVisitedV1,
 }
