@@ -85,6 +85,10 @@ async def test_cadre_assignment_and_visit_publish_and_keep_history(registry, ser
         json={"valid_to": "2025-05-31", "reason": "moved to another village"})
     assert ended.status_code == 200, ended.text
     assert ended.json()["valid_to"] == "2025-05-31" and ended.json()["ended_by"]
+    twice = await registry.client.post(
+        f"/v1/assignments/{first.json()['assignment_id']}/end", headers=officer(),
+        json={"valid_to": "2025-07-31", "reason": "extended by mistake"})
+    assert twice.status_code == 409 and "already ends on 2025-05-31" in twice.json()["detail"]
     again = await registry.client.post("/v1/assignments", headers=officer(), json={
         "cadre_id": cadre["cadre_id"], "commune_code": HANOI_WARD, "villages": [village],
         "valid_from": "2025-06-01"})
@@ -116,6 +120,10 @@ async def test_cadre_assignment_and_visit_publish_and_keep_history(registry, ser
                                        json=survey(visit_id=visit["visit_id"]))
     assert taken.status_code == 201, taken.text
     assert taken.json()["visit_id"] == visit["visit_id"]
+    surveyed = (await published(servers.bootstrap_servers, hid, 3))[2]
+    assert surveyed.type == events.HOUSEHOLD_SURVEYED
+    assert events.HouseholdSurveyedV1.model_validate(surveyed.data).survey.visit_id == \
+        visit["visit_id"]
     other = await _household(registry, village)
     wrong = await registry.client.post(f"/v1/households/{other}/surveys", headers=officer(),
                                        json=survey(visit_id=visit["visit_id"]))
