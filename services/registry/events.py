@@ -29,6 +29,7 @@ SHOCK_DECLARED = "registry.shock.declared.v1"
 SHOCK_TYPES = ("flood", "storm", "drought", "landslide", "saltwater_intrusion", "epidemic",
                "other")
 SHOCK_SEVERITIES = ("minor", "moderate", "severe", "extreme")
+HOUSEHOLD_VISITED = "registry.household.visited.v1"
 
 INDICATOR_CODES = (
     "employment", "dependants", "nutrition", "health_insurance", "adult_education",
@@ -94,6 +95,24 @@ class SurveyV1(_Event):
     facts: dict[str, Any] = {}
     surveyor: str | None = None
     notes: str | None = None
+    recorded_by: str | None = None
+    # Optional addition (v1 stays compatible): the visit at which it was taken.
+    visit_id: str | None = None
+
+
+class VisitV1(_Event):
+    """One door-to-door visit by a cadre (the cadre's phone never travels)."""
+
+    visit_id: str
+    cadre_id: str
+    cadre_name: str
+    organisation: Literal["party_cell", "womens_union", "farmers_association",
+                          "veterans_association", "youth_union", "commune_staff"]
+    visited_on: date
+    outcome: Literal["surveyed", "not_home", "refused", "moved", "deceased", "follow_up"]
+    note: str | None = None
+    next_visit_due: date | None = None
+    review_round: str | None = None
     recorded_by: str | None = None
 
 
@@ -206,6 +225,14 @@ class ShockDeclaredV1(_Event):
     areas: list[ShockAreaV1]
     review_due_on: date
     declared_at: str
+class HouseholdVisitedV1(_Event):
+    """`registry.household.visited.v1`: a cadre visited the household. A visit does not change
+    the household: `version` is its current version, not a new one."""
+
+    household_id: str
+    version: int
+    visit: VisitV1
+    household: HouseholdSnapshotV1
     actor: str | None = None
 
 
@@ -220,4 +247,5 @@ EVENTS: dict[str, type[BaseModel]] = {
     VERIFICATION_REQUESTED: VerificationRequestedV1,
     VERIFICATION_RESOLVED: VerificationResolvedV1,
     SHOCK_DECLARED: ShockDeclaredV1,
+    HOUSEHOLD_VISITED: HouseholdVisitedV1,
 }

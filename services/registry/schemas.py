@@ -115,6 +115,9 @@ class SurveyCreate(_In):
     facts: Facts | None = None
     surveyor: str | None = Field(default=None, max_length=200)
     notes: str | None = Field(default=None, max_length=4000)
+    visit_id: str | None = Field(default=None, description=(
+        "the visit (POST …/visits) at which the survey was taken; it must be a visit of this "
+        "household (not accepted in bulk imports)"))
 
 
 class ImportLine(HouseholdCreate):
@@ -171,6 +174,7 @@ class SurveyRead(BaseModel):
     recorded_by: str | None = None
     recorded_at: datetime | None = None
     is_current: bool = False
+    visit_id: str | None = None
     event_id: str | None = Field(default=None, description="the event this request produced")
 
 
@@ -342,3 +346,162 @@ class ShockRead(BaseModel):
     declared_by: str
     declared_at: datetime
     event_id: str
+# --- cadres, assignments, visits, coverage -------------------------------------------------
+
+Organisation = Literal["party_cell", "womens_union", "farmers_association",
+                       "veterans_association", "youth_union", "commune_staff"]
+Outcome = Literal["surveyed", "not_home", "refused", "moved", "deceased", "follow_up"]
+Village = Annotated[str, Field(min_length=1, max_length=200)]
+ReviewRound = Annotated[str, Field(min_length=1, max_length=40, examples=["2025"])]
+
+
+class CadreCreate(_In):
+    """`POST /v1/cadres` body: a cadre of one commune."""
+
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    name: Name
+    organisation: Organisation
+    young_cadre: bool = Field(default=False, description="a young cadre sent to the grassroots")
+    phone: Phone | None = Field(default=None, description="private: only officers see it")
+
+
+class _CadreFields(BaseModel):
+    cadre_id: str
+    province_code: str
+    commune_code: str
+    name: str
+    organisation: Organisation
+    young_cadre: bool
+    created_at: datetime | None = None
+
+
+class CadreRead(_CadreFields):
+    """A cadre as officers (the registry's writers) see it: with the phone."""
+
+    access: Literal["full"] = Field(default="full", description="which view this is")
+    phone: str | None = None
+
+
+class CadreReadMasked(_CadreFields):
+    """A cadre as readers (commune chair, supervisor, auditor) see it: no phone."""
+
+    access: Literal["masked"] = Field(default="masked", description="which view this is")
+
+
+CadreView = Annotated[CadreRead | CadreReadMasked, Field(discriminator="access")]
+
+
+class AssignmentCreate(_In):
+    """`POST /v1/assignments` body: a cadre in charge of villages of its commune, from a date
+    (to a date, or open-ended)."""
+
+    cadre_id: str = Field(min_length=1, max_length=64)
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    villages: list[Village] = Field(min_length=1, max_length=100)
+    valid_from: date
+    valid_to: date | None = Field(default=None, description="inclusive; none: until ended")
+
+
+class AssignmentEnd(_In):
+    """`POST /v1/assignments/{id}/end` body: the last day (kept; the assignment is never
+    deleted)."""
+
+    valid_to: date
+    reason: Reason
+
+
+class AssignmentRead(BaseModel):
+    """An assignment, current or past."""
+
+    assignment_id: str
+    cadre_id: str
+    province_code: str
+    commune_code: str
+    villages: list[str]
+    valid_from: date
+    valid_to: date | None = None
+    end_reason: str | None = None
+    created_by: str | None = None
+    ended_by: str | None = None
+    created_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class VisitCreate(_In):
+    """`POST /v1/households/{id}/visits` body."""
+
+    cadre_id: str = Field(min_length=1, max_length=64)
+    visited_on: date = Field(description="not in the future")
+    outcome: Outcome
+    note: str | None = Field(default=None, max_length=4000)
+    next_visit_due: date | None = Field(default=None, description=(
+        "when to come back (after visited_on); required for follow_up"))
+    review_round: ReviewRound | None = Field(default=None, description=(
+        "the review round the visit belongs to (coverage counts visits by round)"))
+
+
+class VisitRead(BaseModel):
+    """A recorded visit (immutable)."""
+
+    visit_id: str
+    household_id: str
+    cadre_id: str
+    cadre_name: str
+    organisation: Organisation
+    village: str
+    visited_on: date
+    outcome: Outcome
+    note: str | None = None
+    next_visit_due: date | None = None
+    review_round: str | None = None
+    recorded_by: str | None = None
+    recorded_at: datetime | None = None
+    event_id: str | None = Field(default=None, description="the event this request produced")
+
+
+class VillageCoverage(BaseModel):
+    """One village's door-to-door progress in a review round."""
+
+    village: str
+    households: int = Field(description="active households")
+    visited: int = Field(description="households with at least one visit this round")
+    surveyed: int = Field(description="households with a `surveyed` visit or a survey this round")
+    not_reached: int = Field(description=(
+        "households whose visits this round are all not_home/refused, at least N of them"))
+    overdue_follow_ups: int = Field(description=(
+        "households whose latest visit this round is a follow_up due before today"))
+
+
+class CadreCoverage(BaseModel):
+    """One cadre's visits in the round."""
+
+    cadre_id: str
+    name: str
+    organisation: Organisation
+    visits: int
+    households: int
+    surveyed: int
+    follow_ups: int
+
+
+class UnvisitedHousehold(BaseModel):
+    """An active household nobody has visited this round."""
+
+    household_id: str
+    village: str
+    head_name: str
+
+
+class Coverage(BaseModel):
+    """A commune's door-to-door coverage in a review round; `unvisited` is paged (pass
+    `next_cursor` as `cursor`)."""
+
+    commune_code: str
+    review_round: str
+    not_reached_attempts: int = Field(description="N: attempts after which a household counts "
+                                                   "as not reached (REGISTRY_COVERAGE_ATTEMPTS)")
+    as_of: date
+    villages: list[VillageCoverage]
+    cadres: list[CadreCoverage]
+    unvisited: list[UnvisitedHousehold]
+    next_cursor: str | None = None

@@ -40,6 +40,19 @@ SHOCK = {"flood": ("lũ lụt", "flood"), "storm": ("bão", "storm"), "drought":
          "landslide": ("sạt lở đất", "landslide"),
          "saltwater_intrusion": ("xâm nhập mặn", "saltwater intrusion"),
          "epidemic": ("dịch bệnh", "epidemic"), "other": ("thiên tai khác", "other disaster")}
+ORGANISATION = {
+    "party_cell": ("Chi bộ", "Party cell"), "womens_union": ("Hội Phụ nữ", "Women's Union"),
+    "farmers_association": ("Hội Nông dân", "Farmers' Association"),
+    "veterans_association": ("Hội Cựu chiến binh", "Veterans' Association"),
+    "youth_union": ("Đoàn Thanh niên", "Youth Union"),
+    "commune_staff": ("cán bộ xã", "commune staff"),
+}
+VISIT_OUTCOME = {
+    "surveyed": ("đã khảo sát", "surveyed"), "not_home": ("không có ai ở nhà", "nobody at home"),
+    "refused": ("hộ từ chối tiếp", "refused"), "moved": ("hộ đã chuyển đi", "moved away"),
+    "deceased": ("người được thăm đã mất", "deceased"),
+    "follow_up": ("cần đến lại", "follow-up needed"),
+}
 TRANSITION = {"escaped_poverty": ("thoát nghèo", "escaped poverty"),
               "escaped_near_poverty": ("thoát cận nghèo", "escaped near-poverty")}
 
@@ -113,6 +126,18 @@ def _registry_verified(d: D) -> Summary:
             f"(khiếu nại {d.get('complaint_id', '?')})",
             f"Re-verified by survey {d.get('survey_id', '?')} "
             f"(complaint {d.get('complaint_id', '?')})")
+
+
+def _visited(d: D) -> Summary:
+    v = d.get("visit") or {}
+    org_vi, org_en = _pair(ORGANISATION, v.get("organisation"))
+    out_vi, out_en = _pair(VISIT_OUTCOME, v.get("outcome"))
+    due = v.get("next_visit_due")
+    name = v.get("cadre_name") or "?"
+    return (f"Cán bộ {name} ({org_vi}) đến thăm hộ ngày {_date(v.get('visited_on'))}: {out_vi}"
+            + (f"; hẹn đến lại ngày {_date(due)}" if due else ""),
+            f"Visited on {_date(v.get('visited_on'))} by {name} ({org_en}): {out_en}"
+            + (f"; next visit due {_date(due)}" if due else ""))
 
 
 # --- eligibility ----------------------------------------------------------------------------
@@ -297,6 +322,7 @@ SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "registry.household.archived.v1": _archived,
     "registry.household.verification_requested.v1": _registry_verification,
     "registry.household.verification_resolved.v1": _registry_verified,
+    "registry.household.visited.v1": _visited,
     "eligibility.classification.decided.v1": _decided,
     "eligibility.classification.recognized.v1": _recognized,
     "eligibility.program_eligibility.changed.v1": _programmes,
