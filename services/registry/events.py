@@ -225,6 +225,9 @@ class ShockDeclaredV1(_Event):
     areas: list[ShockAreaV1]
     review_due_on: date
     declared_at: str
+    actor: str | None = None
+
+
 class HouseholdVisitedV1(_Event):
     """`registry.household.visited.v1`: a cadre visited the household. A visit does not change
     the household: `version` is its current version, not a new one."""

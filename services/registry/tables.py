@@ -217,6 +217,8 @@ shock = sa.Table(
     sa.Column("event_id", _ID, nullable=False),
     _now("declared_at"),
     sa.Index("ix_shock_communes", "commune_codes", postgresql_using="gin"),
+)
+
 cadre = sa.Table(
     # A Party member, young cadre or mass-organisation officer in charge of villages of a commune.
     "cadre", meta,
