@@ -297,6 +297,17 @@ def _bank_message(d: D) -> Summary:
             + (f" (reference {ref})" if ref else ""))
 
 
+def _shock(d: D) -> Summary:
+    vi, en = _pair(SHOCK, d.get("type"))
+    places = ", ".join(
+        (a.get("commune_code") or "?") + (f" ({', '.join(a['villages'])})" if a.get("villages")
+                                          else "") for a in d.get("areas") or ())
+    return (f"Công bố {vi} ngày {_date(d.get('occurred_on'))}: {d.get('title', '')} "
+            f"— xã {places}",
+            f"{en.capitalize()} of {_date(d.get('occurred_on'))} declared: {d.get('title', '')} "
+            f"— communes {places}")
+
+
 def _review_opened(d: D) -> Summary:
     vi, en = _pair(SHOCK, d.get("shock_type"))
     title = d.get("shock_title") or ""
@@ -326,6 +337,7 @@ SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "eligibility.classification.decided.v1": _decided,
     "eligibility.classification.recognized.v1": _recognized,
     "eligibility.program_eligibility.changed.v1": _programmes,
+    "registry.shock.declared.v1": _shock,
     "eligibility.review.opened.v1": _review_opened,
     "eligibility.review.closed.v1": _review_closed,
     "supervision.posting.opened.v1": _posting_opened,
