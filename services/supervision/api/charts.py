@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 600
-ROW = 34
-LABEL = 190
+# Narrow enough that 13-unit text stays legible when a phone scales the chart to ~340 px.
+WIDTH = 420
+ROW = 30
+LABEL = 140
+VALUE = 96  # room right of the bars for the figure
+FIT = 20  # longest label drawn in full (the whole one is in the bar's <title>)
 COLORS = ("#a4161a", "#1f5f8b", "#2b7a0b", "#b8860b", "#6a3d9a", "#5b6770")
 
 
@@ -41,7 +44,7 @@ def bars(*, name: str, title: str, items: Sequence[Bar], lang: str, funnel: bool
              else top)
     top = top or 1
     height = ROW * max(len(items), 1) + 8
-    span = WIDTH - LABEL - 70
+    span = WIDTH - LABEL - VALUE - 6
     out = [f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {height}" width="100%" '
            f'preserveAspectRatio="xMinYMin meet" data-chart="{escape(name)}" '
            f'data-total="{whole}" aria-label="{escape(title)}: {_number(whole, lang)}">',
@@ -54,13 +57,15 @@ def bars(*, name: str, title: str, items: Sequence[Bar], lang: str, funnel: bool
         x = LABEL + (span - w) / 2 if funnel else LABEL
         color = COLORS[n % len(COLORS)]
         value = _number(item.value, lang)
+        label = item.label if len(item.label) <= FIT else item.label[:FIT - 1] + "…"
         bar = (f'<g class="bar" data-key="{escape(item.key)}" data-value="{item.value}">'
-               f'<text x="{LABEL - 8}" y="{y + 20}" font-size="14" text-anchor="end" '
-               f'fill="#1d2327">{escape(item.label)}</text>'
-               f'<rect x="{x:g}" y="{y + 4}" width="{w}" height="{ROW - 10}" rx="3" '
+               f"<title>{escape(item.label)}: {value}</title>"
+               f'<text x="{LABEL - 6}" y="{y + 19}" font-size="13" text-anchor="end" '
+               f'fill="#1d2327">{escape(label)}</text>'
+               f'<rect x="{x:g}" y="{y + 5}" width="{w}" height="{ROW - 10}" rx="3" '
                f'fill="{color}"/>'
-               f'<text x="{(x + w + 6) if not funnel else LABEL + span + 6:g}" y="{y + 20}" '
-               f'font-size="14" font-weight="600" fill="#1d2327">{value}</text></g>')
+               f'<text x="{(x + w + 5) if not funnel else LABEL + span + 5:g}" y="{y + 19}" '
+               f'font-size="13" font-weight="600" fill="#1d2327">{value}</text></g>')
         if item.href:
             bar = (f'<a href="{escape(item.href)}" aria-label="{escape(item.label)}: {value}">'
                    f"{bar}</a>")
