@@ -15,6 +15,7 @@ from services.eligibility import events as eligibility_events
 from services.registry import events as registry_events
 from services.supervision import tables
 from services.supervision.api import charts
+from services.supervision.handlers import dashboard
 from shared.envelope import Envelope
 from tests.supervision.conftest import Sup, new_commune
 from tests.supervision.test_projects import MEMBERS
@@ -237,6 +238,22 @@ async def test_the_public_commune_page_publishes_totals_and_nothing_personal(sup
 
     r = await sup.client.get("/public/communes/08001", params={"lang": "en"})
     assert "Xã Lâm Bình" in r.text and "Published results" in r.text
+
+
+async def test_the_funnel_starts_with_visits_once_the_registry_announces_them(sup: Sup):
+    commune = new_commune()
+    hs = await sup.commune_list(commune, n=2)
+    officer = auth("commune_officer", commune)
+    r = await sup.client.get("/dashboard", params={"commune_code": commune}, headers=officer)
+    assert "visited" not in chart(r.text, "funnel")[1]
+    h = hs[0]["household_id"]
+    ev = await sup.publish(registry_events.TOPIC, Envelope(
+        type=dashboard.VISITED, source=registry_events.SOURCE, subject=h,
+        data={"household_id": h, "actor": "commune_officer:t"}))
+    await sup.seen(h, ev.id)
+    r = await sup.client.get("/dashboard", params={"commune_code": commune}, headers=officer)
+    assert chart(r.text, "funnel") == (1, {"visited": 1, "surveyed": 0, "classified": 2,
+                                           "posted": 0, "recognized": 0})
 
 
 def test_a_chart_says_its_total_and_escapes_its_labels():
