@@ -249,7 +249,16 @@ async def test_the_funnel_starts_with_visits_once_the_registry_announces_them(su
     h = hs[0]["household_id"]
     ev = await sup.publish(registry_events.TOPIC, Envelope(
         type=dashboard.VISITED, source=registry_events.SOURCE, subject=h,
-        data={"household_id": h, "actor": "commune_officer:t"}))
+        data={"household_id": h, "version": 1, "actor": "commune_officer:t",
+              "visit": {"visit_id": str(uuid.uuid4()), "cadre_id": "c1",
+                        "cadre_name": "Lò Văn Cán", "organisation": "womens_union",
+                        "visited_on": "2026-10-01", "outcome": "follow_up",
+                        "review_round": "2026-periodic"}}))
+    other = await sup.publish(registry_events.TOPIC, Envelope(  # another round's: not counted
+        type=dashboard.VISITED, source=registry_events.SOURCE, subject=hs[1]["household_id"],
+        data={"household_id": hs[1]["household_id"], "version": 1,
+              "visit": {"visit_id": str(uuid.uuid4()), "review_round": "2025-periodic"}}))
+    await sup.seen(hs[1]["household_id"], other.id)
     await sup.seen(h, ev.id)
     r = await sup.client.get("/dashboard", params={"commune_code": commune}, headers=officer)
     assert chart(r.text, "funnel") == (1, {"visited": 1, "surveyed": 0, "classified": 2,

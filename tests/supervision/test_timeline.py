@@ -138,6 +138,11 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
             "application_id": "a-2", "household_id": household,
             "programme_code": "HOUSING-SUPPORT", "amount_vnd": 40_000_000,
             "status": "rejected", "reason": "not eligible"}),
+        (reg.TOPIC, reg.SOURCE, reg.HOUSEHOLD_VISITED, {
+            "household_id": household, "version": 8, "household": snap, "visit": {
+                "visit_id": "v-1", "cadre_id": "c-9", "cadre_name": "Lò Thị Mai",
+                "organisation": "womens_union", "visited_on": "2026-09-10",
+                "outcome": "follow_up", "next_visit_due": "2026-10-01"}}),
         (reg.TOPIC, reg.SOURCE, reg.HOUSEHOLD_ARCHIVED, {
             "household_id": household, "version": 9, "reason": "chuyển đi", "household": snap}),
     ]
@@ -169,6 +174,9 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
     bank = seen[disb.BANK_MESSAGE_RECEIVED]
     assert bank["actor"] == "partner:vbsp" and "reference VBSP-123" in bank["summary"]["en"]
     assert "1.100.000 đ" in seen[reg.HOUSEHOLD_SURVEYED]["summary"]["vi"]
+    assert seen[reg.HOUSEHOLD_VISITED]["summary"]["en"] == (
+        "Visited on 2026-09-10 by Lò Thị Mai (Women's Union): follow-up needed; next visit due "
+        "2026-10-01")
     assert seen[disb.APPLICATION_SUBMITTED]["actor"] == "commune_officer:lan"
     assert seen[disb.INSTRUCTION_ISSUED]["trace_id"] == trace.split("-")[1]
     assert seen[disb.INSTRUCTION_ISSUED]["correlation_id"] == (first.correlation_id or first.id)

@@ -28,8 +28,8 @@ T = tables.timeline_entry
 HA = tables.household_area
 CA = tables.commune_area
 
-# Announced by the registry once it records field visits (issue 13 §1); counted when present.
-VISITED = "registry.household.visited.v1"
+# The registry's field visits (issue 13 §1): a funnel stage once any are on the timeline.
+VISITED = registry_events.HOUSEHOLD_VISITED
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,10 @@ async def _funnel(session: AsyncSession, *, user: Principal, area: Area,
     surveyed = _timeline_households(user, area, registry_events.HOUSEHOLD_SURVEYED)
     if review_round is not None:
         surveyed = surveyed.where(T.c.data["survey"]["review_round"].astext == review_round)
+        # A visit names its round only sometimes: one that does not counts for any round.
+        round_of_visit = T.c.data["visit"]["review_round"].astext
+        visited = visited.where(sa.or_(round_of_visit.is_(None),
+                                       round_of_visit == review_round))
     cl = sa.select(CL.c.household_id, CL.c.status).where(area.where(user, CL))
     posted = (sa.select(PI.c.household_id).distinct().join(P, P.c.id == PI.c.posting_id)
               .where(area.where(user, P)))
