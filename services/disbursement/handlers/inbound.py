@@ -168,7 +168,7 @@ async def on_bank_status(svc: Service, ctx: EventContext,
     if verdict.action == "repayment":
         await _repayment(session, svc, ctx, row, p, partner)
         return
-    received = await _received(svc, ctx, row, p, partner)
+    received = await received_message(svc, ctx, row, p, partner)
     reason = p.reason_code or f"{p.status} by {partner}"
     settled = {"settled_messages": INS.c.settled_messages + 1,
                "settled_amount_vnd": p.amount_vnd if p.amount_vnd is not None
@@ -186,8 +186,8 @@ async def on_bank_status(svc: Service, ctx: EventContext,
                               .values(status="reversed", updated_at=sa.func.now()))
 
 
-async def _received(svc: Service, ctx: EventContext, row: Any, p: events.BankInstructionStatusV1,
-                    partner: str) -> Envelope:
+async def received_message(svc: Service, ctx: EventContext, row: Any,
+                           p: events.BankInstructionStatusV1, partner: str) -> Envelope:
     """The partner's message on the household's record (`partner:<id>`), caused by the
     instruction's `sent` status change: the timeline's tree reaches the bank without an orphan,
     and an auditor sees which bank message settled a loan."""
@@ -237,7 +237,7 @@ async def _repayment(session: AsyncSession, svc: Service, ctx: EventContext, row
                               .where(tables.bank_message.c.event_id == ctx.event.id)
                               .values(verdict="duplicate"))
         return
-    received = await _received(svc, ctx, row, p, partner)
+    received = await received_message(svc, ctx, row, p, partner)
     repaid = loan.repaid_vnd + p.amount_vnd
     position = domain.loan_position(
         instalments=domain.schedule(principal_vnd=loan.principal_vnd,
