@@ -28,14 +28,18 @@ APPLICATION_AFTER = {"settled": "disbursed", "rejected": "not_disbursed", "faile
 
 
 def issued_payload(row: Any) -> dict[str, Any]:
-    """The bank-facing message of an instruction (no national ID; a beneficiary reference)."""
+    """The bank-facing message of an instruction (no national ID; a beneficiary reference); a
+    `restructure` instruction carries the loan's new schedule."""
+    restructure = (events.RestructureScheduleV1.model_validate(row.restructure)
+                   if row.kind == "restructure" else None)
     return events.InstructionIssuedV1(
         instruction_id=row.id, application_id=row.application_id,
         programme_code=row.programme_code, beneficiary_reference=row.beneficiary_reference,
         payee_name=row.payee_name, commune_code=row.commune_code,
         transaction_point=row.transaction_point, amount_vnd=row.amount_vnd, currency="VND",
         purpose=row.purpose, term_months=row.term_months, annual_rate_pct=row.annual_rate_pct,
-        scheduled_date=row.scheduled_date, partner=row.partner,
+        scheduled_date=row.scheduled_date, partner=row.partner, kind=row.kind,
+        restructure=restructure,
     ).model_dump(mode="json")
 
 
@@ -128,10 +132,11 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
         instruction_id=row.id, status=status, previous_status=previous, source=source,
         actor=actor, reason=reason, bank_reference=bank_reference, amount_vnd=amount_vnd,
         occurred_at=occurred_at, event_id=event_id))
-    if status in domain.RELEASES_BUDGET:
+    # A restructure instruction moves no money: no budget, the loan's application stays disbursed.
+    if status in domain.RELEASES_BUDGET and row.kind == "disbursement":
         await release_budget(session, programme_code=row.programme_code,
                              commune_code=row.commune_code, amount_vnd=row.amount_vnd)
-    if status in APPLICATION_AFTER:
+    if status in APPLICATION_AFTER and row.kind == "disbursement":
         await record_application_status(session, application_id=row.application_id,
                                         status=APPLICATION_AFTER[status], actor=actor,
                                         reason=reason or f"instruction {status}")
@@ -178,10 +183,17 @@ async def issue(session: AsyncSession, svc: Service, *, application: Any, househ
             scheduled_date=scheduled_date, status="approved",
         ).on_conflict_do_nothing().returning(*INS.c))).first()
     if inserted is None:  # the unique application id already produced it
-        return (await session.execute(sa.select(INS).where(INS.c.application_id == application.id))).one()
+        return (await session.execute(sa.select(INS).where(
+            INS.c.application_id == application.id, INS.c.kind == "disbursement"))).one()
+    return await approved(session, svc, inserted, actor=actor, reason=(
+        f"application {application.id} {'confirmed' if programme.is_credit else 'approved'}"))
+
+
+async def approved(session: AsyncSession, svc: Service, inserted: Any, *, actor: str | None,
+                   reason: str) -> Any:
+    """A newly inserted instruction: its first status and events, then hold or send it as due."""
     await session.execute(sa.insert(tables.instruction_status).values(
-        instruction_id=inserted.id, status="approved", source="api", actor=actor,
-        reason=f"application {application.id} {'confirmed' if programme.is_credit else 'approved'}"))
+        instruction_id=inserted.id, status="approved", source="api", actor=actor, reason=reason))
     issued = issued_payload(inserted) | {"household_id": inserted.household_id}
     await svc.emit(session, events.TOPIC, type=events.INSTRUCTION_ISSUED, data=issued,
                    subject=inserted.household_id)

@@ -297,6 +297,49 @@ def _bank_message(d: D) -> Summary:
             + (f" (reference {ref})" if ref else ""))
 
 
+RESTRUCTURE_OPTION = {"extension": ("gia hạn nợ", "term extension"),
+                      "interest_freeze": ("khoanh lãi", "interest freeze")}
+
+
+def _restructuring_what(d: D) -> tuple[str, str]:
+    o_vi, o_en = _pair(RESTRUCTURE_OPTION, d.get("option"))
+    months = d.get("months", "?")
+    return (f"{o_vi} {months} tháng (khoản vay {str(d.get('loan_instruction_id', '?'))[:8]})",
+            f"{o_en} of {months} months (loan {str(d.get('loan_instruction_id', '?'))[:8]})")
+
+
+def _restructuring_requested(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    why = d.get("reason") or ""
+    return (f"Đề nghị {vi} do thiệt hại sau thiên tai {d.get('shock_id', '?')}: {why}",
+            f"Restructuring requested: {en} after shock {d.get('shock_id', '?')}: {why}")
+
+
+def _restructuring_reviewed(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    ok = d.get("decision") != "reject"
+    note = d.get("note") or ""
+    return (f"Tổ TK&VV {'đồng ý' if ok else 'không đồng ý'} {vi}: {note}",
+            f"Savings group {'approved' if ok else 'rejected'} the {en}: {note}")
+
+
+def _restructuring_confirmed(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    return (f"UBND xã xác nhận {vi}; lệnh cơ cấu nợ gửi ngân hàng",
+            f"Commune confirmed the {en}; restructure instruction sent to the bank")
+
+
+def _restructuring_applied(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    if d.get("option") == "interest_freeze":
+        return (f"Ngân hàng đã áp dụng {vi}: không tính lãi từ "
+                f"{_date(d.get('interest_frozen_from'))} đến {_date(d.get('interest_frozen_until'))}",
+                f"Bank applied the {en}: no interest from {_date(d.get('interest_frozen_from'))} "
+                f"until {_date(d.get('interest_frozen_until'))}")
+    return (f"Ngân hàng đã áp dụng {vi}: đáo hạn mới {_date(d.get('new_maturity_date'))}",
+            f"Bank applied the {en}: new maturity {_date(d.get('new_maturity_date'))}")
+
+
 def _shock(d: D) -> Summary:
     vi, en = _pair(SHOCK, d.get("type"))
     places = ", ".join(
@@ -358,6 +401,10 @@ SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "disbursement.hold.released.v1": _hold_released,
     "disbursement.loan.repayment_recorded.v1": _repayment,
     "disbursement.bank_message.received.v1": _bank_message,
+    "disbursement.restructuring.requested.v1": _restructuring_requested,
+    "disbursement.restructuring.reviewed.v1": _restructuring_reviewed,
+    "disbursement.restructuring.confirmed.v1": _restructuring_confirmed,
+    "disbursement.restructuring.applied.v1": _restructuring_applied,
     "bank.instruction.status.v1": _bank_status,
 }
 
