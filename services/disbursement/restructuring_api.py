@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -21,6 +22,12 @@ READERS = ("national_admin", "province_officer", "commune_officer", "commune_cha
 async def _read(rt: Any, user: Any, restructuring_id: str) -> dict:
     async with rt.snapshot() as session:
         return await restructurings.read(session, user=user, restructuring_id=restructuring_id)
+
+
+@router.get("/restructuring-options", dependencies=[require_role(*READERS)])
+async def restructuring_options(rt: RuntimeDep) -> list[dict]:
+    """Restructuring options as configured: maxima, and which values are still unconfirmed."""
+    return [asdict(o) for o in service_of(rt).options.values()]
 
 
 @router.post("/loans/{instruction_id}/restructurings", status_code=201,

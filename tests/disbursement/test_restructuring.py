@@ -229,3 +229,44 @@ async def test_bad_restructuring_requests_are_refused_with_the_reason_and_store_
     assert only["status"] == "rejected" and only["instruction"] is None
     loan = (await stack.client.get(f"/v1/loans/{loan_id}", headers=officer)).json()
     assert loan["term_months"] == 36 and loan["restructured_at"] is None
+
+
+async def test_a_restructure_the_bank_rejects_leaves_the_loan_as_it_was_and_can_be_asked_again(
+        stack: Stack):
+    commune = new_commune()
+    members = [await stack.household(commune) for _ in range(3)]
+    group_id = await stack.group(commune, members)
+    loan_id = await settled_loan(stack, commune, members[0], group_id)
+    # the sandbox partner rejects an instruction whose purpose says #reject (it names the shock)
+    shock_id = f"sh-{uuid.uuid4().hex[:8]}#reject"
+    await exposed(stack, commune, members[0], shock_id)
+    officer = auth("commune_officer", commune)
+    options = (await stack.client.get("/v1/restructuring-options", headers=officer)).json()
+    assert {o["code"]: o["max_months"] for o in options} == {"extension": 12,
+                                                            "interest_freeze": 12}
+    assert all(o["unconfirmed"] == ["max_months"] for o in options)
+
+    body = {"option": "extension", "months": 12, "shock_id": shock_id, "reason": "Lũ quét"}
+    restructuring_id = await through_the_group(stack, commune, loan_id, body)
+    r = await stack.client.post(f"/v1/restructurings/{restructuring_id}/confirm",
+                                headers=auth("commune_chair", commune))
+    assert r.status_code == 201, r.text
+
+    async def answered() -> dict | None:
+        r = await stack.client.get(f"/v1/restructurings/{restructuring_id}", headers=officer)
+        return r.json() if r.json()["status"] == "not_applied" else None
+
+    done = await eventually(answered, message="restructuring not applied")
+    assert done["instruction"]["status"] == "rejected"
+    loan = (await stack.client.get(f"/v1/loans/{loan_id}", headers=officer)).json()
+    assert loan["term_months"] == 36 and loan["restructured_at"] is None
+    app = (await stack.client.get(f"/v1/applications/{loan['application_id']}",
+                                  headers=officer)).json()
+    assert app["status"] == "disbursed"  # the loan's own application is not "not_disbursed"
+    report = (await stack.client.get(f"/v1/reconciliation?commune_code={commune}",
+                                     headers=officer)).json()
+    assert report["restructured"] == {"count": 0, "loans": []}
+    # no longer in progress: the borrower may ask again
+    r = await stack.client.post(f"/v1/loans/{loan_id}/restructurings", headers=officer,
+                                json=body | {"months": 3})
+    assert r.status_code == 201, r.text

@@ -169,6 +169,9 @@ async def on_bank_status(svc: Service, ctx: EventContext,
                                        is_loan=row.term_months is not None)
     if verdict.action == "refuse":
         raise DeadLetter(f"instruction {row.id}: {verdict.reason}")
+    if row.kind == "restructure" and p.status == "reversed" and verdict.action == "apply":
+        # An applied schedule is undone by a new restructuring, not by a bank reversal.
+        raise DeadLetter(f"instruction {row.id}: a restructure instruction cannot be reversed")
     await session.execute(pg_insert(tables.bank_message).values(
         event_id=ctx.event.id, instruction_id=row.id, status=p.status, verdict=verdict.action,
         amount_vnd=p.amount_vnd, bank_reference=p.bank_reference, occurred_at=p.occurred_at)

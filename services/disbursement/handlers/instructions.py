@@ -25,6 +25,10 @@ INS = tables.instruction
 # Application status that follows each final instruction status.
 APPLICATION_AFTER = {"settled": "disbursed", "rejected": "not_disbursed", "failed": "not_disbursed",
                      "cancelled": "cancelled", "reversed": "reversed"}
+# Restructuring status that follows a restructure instruction that will never be applied (its
+# `settled` applies the new schedule: handlers/restructurings.py).
+RESTRUCTURING_AFTER = {"rejected": "not_applied", "failed": "not_applied",
+                       "cancelled": "cancelled"}
 
 
 def issued_payload(row: Any) -> dict[str, Any]:
@@ -136,6 +140,10 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
     if status in domain.RELEASES_BUDGET and row.kind == "disbursement":
         await release_budget(session, programme_code=row.programme_code,
                              commune_code=row.commune_code, amount_vnd=row.amount_vnd)
+    if status in RESTRUCTURING_AFTER and row.kind == "restructure":
+        r = tables.restructuring
+        await session.execute(sa.update(r).where(r.c.id == row.restructuring_id).values(
+            status=RESTRUCTURING_AFTER[status], updated_at=sa.func.now()))
     if status in APPLICATION_AFTER and row.kind == "disbursement":
         await record_application_status(session, application_id=row.application_id,
                                         status=APPLICATION_AFTER[status], actor=actor,

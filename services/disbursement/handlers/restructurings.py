@@ -217,15 +217,12 @@ async def _issue(session: AsyncSession, svc: Service, *, row: Any, loan: Any,
 async def on_instruction_status(session: AsyncSession, svc: Service, *, instruction: Any,
                                 causation: Envelope) -> None:
     """The partner's answer to a `restructure` instruction: settled applies the new schedule to
-    the loan (once: a repeated status never reaches here); rejected or failed leaves it as it
-    was."""
-    row = (await session.execute(sa.select(R).where(R.c.id == instruction.restructuring_id)
-                                 .with_for_update())).one()
-    if instruction.status in ("rejected", "failed"):
-        await _set(session, row.id, status="not_applied")
-        return
+    the loan (once: a repeated status never reaches here). Rejected, failed or cancelled leave
+    the loan as it was (instructions.set_status marks the restructuring)."""
     if instruction.status != "settled":
         return
+    row = (await session.execute(sa.select(R).where(R.c.id == instruction.restructuring_id)
+                                 .with_for_update())).one()
     loan = (await session.execute(sa.select(L).where(L.c.instruction_id == row.loan_instruction_id)
                                   .with_for_update())).one()
     frozen_from = row.interest_frozen_from or loan.interest_frozen_from
