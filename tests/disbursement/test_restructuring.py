@@ -43,16 +43,17 @@ async def settled_loan(stack: Stack, commune: str, household: str, group_id: str
     return instruction_id
 
 
-async def exposed(stack: Stack, commune: str, household: str, shock_id: str) -> None:
-    """Eligibility opens an ad-hoc review of the household for the shock; wait until projected."""
+async def exposed(stack: Stack, commune: str, household: str, shock_id: str) -> str:
+    """Eligibility opens an ad-hoc review of the household for the shock; wait until projected;
+    the review event's id."""
     review = eligibility_events.ReviewOpenedV1(
         review_id=str(uuid.uuid4()), household_id=household, shock_id=shock_id,
         shock_type="flood", shock_title="Lũ quét tháng 10", occurred_on=date.today(),
         due_on=add_months(date.today(), 1), commune_code=commune,
         opened_at=datetime.now(UTC))
-    await produce_event(stack.bootstrap, eligibility_events.TOPIC, Envelope(
-        type=eligibility_events.REVIEW_OPENED, source=eligibility_events.SOURCE,
-        subject=household, data=review.model_dump(mode="json")))
+    event = Envelope(type=eligibility_events.REVIEW_OPENED, source=eligibility_events.SOURCE,
+                     subject=household, data=review.model_dump(mode="json"))
+    await produce_event(stack.bootstrap, eligibility_events.TOPIC, event)
 
     async def projected() -> bool:
         r = await stack.client.get(f"/v1/households/{household}",
@@ -60,6 +61,7 @@ async def exposed(stack: Stack, commune: str, household: str, shock_id: str) -> 
         return any(s["shock_id"] == shock_id for s in r.json()["shocks"])
 
     await eventually(projected, message="shock exposure projected")
+    return event.id
 
 
 async def stored(stack: Stack, commune: str, loan_id: str) -> list[dict]:
@@ -98,7 +100,7 @@ async def test_a_flooded_borrower_gets_an_extension_then_a_freeze_and_the_bank_a
     group_id = await stack.group(commune, members)
     loan_id = await settled_loan(stack, commune, members[0], group_id)
     shock_id = f"sh-{uuid.uuid4().hex[:8]}"
-    await exposed(stack, commune, members[0], shock_id)
+    review_event_id = await exposed(stack, commune, members[0], shock_id)
     officer, chair = auth("commune_officer", commune), auth("commune_chair", commune)
     before = (await stack.client.get(f"/v1/loans/{loan_id}", headers=officer)).json()
 
@@ -143,6 +145,18 @@ async def test_a_flooded_borrower_gets_an_extension_then_a_freeze_and_the_bank_a
     assert sent["kind"] == "restructure" and sent["amount_vnd"] == 0
     assert sent["restructure"]["loan_instruction_id"] == loan_id
     assert sent["restructure"]["new_maturity_date"] == loan["maturity_date"]
+
+    # on the household's record: the request is caused by the shock's review (timeline tree)
+    told = await collect(stack.bootstrap, "disbursement.events", until=lambda rs: any(
+        header(r, "ce_type") == "disbursement.restructuring.applied.v1"
+        and json.loads(r.value)["restructuring_id"] == restructuring_id for r in rs))
+    ours = {header(r, "ce_type"): r for r in told
+            if json.loads(r.value).get("restructuring_id") == restructuring_id}
+    assert set(ours) == {f"disbursement.restructuring.{s}.v1"
+                         for s in ("requested", "reviewed", "confirmed", "applied")}
+    assert header(ours["disbursement.restructuring.requested.v1"],
+                  "ce_causationid") == review_event_id
+    assert all(header(r, "ce_subject") == members[0] for r in ours.values())
 
     # then a freeze of 3 months: no interest on the instalments due in that time
     freeze_id = await through_the_group(stack, commune, loan_id, {

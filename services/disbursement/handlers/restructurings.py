@@ -25,8 +25,10 @@ from services.disbursement.handlers.common import (
     violations_problem,
 )
 from services.disbursement.schemas import RestructuringCreate
+from services.eligibility import events as eligibility_events
 from shared.auth import Principal, actor_of, scope_clause
 from shared.envelope import Envelope
+from shared.outbox import CORRELATION_ID
 from shared.problems import Problem, not_found
 
 R = tables.restructuring
@@ -77,12 +79,12 @@ async def request(session: AsyncSession, svc: Service, *, user: Principal,
                       code="loan_not_settled", status_now=ins.status)
     if not user.covers_row(loan):
         raise not_found("loan", loan_instruction_id)
-    exposed = bool(await session.scalar(sa.select(sa.func.count()).where(
-        tables.shock_exposure.c.household_id == loan.household_id,
-        tables.shock_exposure.c.shock_id == body.shock_id)))
+    x = tables.shock_exposure
+    exposure = (await session.execute(sa.select(x.c.event_id).where(
+        x.c.household_id == loan.household_id, x.c.shock_id == body.shock_id))).first()
     violations = domain.request_violations(
         option=option, months=body.months, loan_status=loan.status,
-        outstanding_principal_vnd=loan.outstanding_principal_vnd, exposed=exposed,
+        outstanding_principal_vnd=loan.outstanding_principal_vnd, exposed=exposure is not None,
         shock_id=body.shock_id)
     if violations:
         raise violations_problem(violations)
@@ -102,7 +104,13 @@ async def request(session: AsyncSession, svc: Service, *, user: Principal,
     except IntegrityError:  # a concurrent request won the one-open-restructuring index
         await _refuse_if_open(session, loan_instruction_id=loan.instruction_id)
         raise
-    await _event(session, svc, row, type=events.RESTRUCTURING_REQUESTED, actor=row.created_by)
+    # Caused by the review the shock opened: on the timeline's tree the request hangs under it
+    # (shock → review → restructuring), in the officer's request's correlation and trace.
+    review = Envelope(type=eligibility_events.REVIEW_OPENED, source=eligibility_events.SOURCE,
+                      data={}, id=exposure.event_id, correlation_id=CORRELATION_ID.get()
+                      ) if exposure is not None and exposure.event_id else None
+    await _event(session, svc, row, type=events.RESTRUCTURING_REQUESTED, actor=row.created_by,
+                 causation=review)
     return row
 
 
