@@ -136,6 +136,7 @@ class InstructionStatusChangedV1(_Event):
     bank_reference: str | None = None
     amount_vnd: int | None = None
     occurred_at: datetime
+    kind: Literal["disbursement", "restructure"] | None = None  # `restructure`: settled = applied
 
 
 class HoldEventV1(_Event):
@@ -177,6 +178,7 @@ class BankMessageReceivedV1(_Event):
     reason_code: str | None = None
     occurred_at: datetime
     actor: str  # `partner:<id>`
+    kind: Literal["disbursement", "restructure"] | None = None  # the instruction's
 
 
 class RestructuringEventV1(_Event):

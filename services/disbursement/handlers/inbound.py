@@ -218,7 +218,7 @@ async def _received(svc: Service, ctx: EventContext, row: Any, p: events.BankIns
         instruction_id=row.id, application_id=row.application_id, household_id=row.household_id,
         partner=partner, status=p.status, message_id=ctx.event.id,
         bank_reference=p.bank_reference, amount_vnd=p.amount_vnd, reason_code=p.reason_code,
-        occurred_at=p.occurred_at, actor=f"partner:{partner}")
+        occurred_at=p.occurred_at, actor=f"partner:{partner}", kind=row.kind)
     return await svc.emit(ctx.session, events.TOPIC, type=events.BANK_MESSAGE_RECEIVED,
                           subject=row.household_id, causation=sent,
                           data=data.model_dump(mode="json"))

@@ -121,7 +121,7 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
         "instruction_id": row.id, "application_id": row.application_id,
         "household_id": row.household_id, "status": status, "previous_status": previous,
         "reason": reason, "bank_reference": bank_reference, "amount_vnd": amount_vnd,
-        "occurred_at": occurred_at or utcnow()})
+        "occurred_at": occurred_at or utcnow(), "kind": row.kind})
     env = svc.outbox.new(type=events.INSTRUCTION_STATUS_CHANGED,
                          data=changed.model_dump(mode="json"), subject=row.household_id,
                          causation=causation)
@@ -209,7 +209,7 @@ async def approved(session: AsyncSession, svc: Service, inserted: Any, *, actor:
                    data=events.InstructionStatusChangedV1(
                        instruction_id=inserted.id, application_id=inserted.application_id,
                        household_id=inserted.household_id, status="approved",
-                       occurred_at=utcnow()).model_dump(mode="json"),
+                       occurred_at=utcnow(), kind=inserted.kind).model_dump(mode="json"),
                    subject=inserted.household_id)
     if await household_on_hold(session, inserted.household_id):
         return await set_status(session, svc, inserted, status="on_hold", source="hold",
