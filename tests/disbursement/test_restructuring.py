@@ -18,11 +18,12 @@ from tests.support.wait import eventually
 
 
 async def settled_loan(stack: Stack, commune: str, household: str, group_id: str, *,
-                       purpose: str = "Nuôi bò sinh sản", status: str = "settled") -> str:
+                       purpose: str = "Nuôi bò sinh sản", status: str = "settled",
+                       programme: str = "VBSP-POOR-LOAN") -> str:
     """A 36-month loan of 50M VND taken through the group to `status`; its instruction id."""
     officer = auth("commune_officer", commune)
     r = await stack.client.post("/v1/applications", headers=officer, json={
-        "household_id": household, "programme_code": "VBSP-POOR-LOAN",
+        "household_id": household, "programme_code": programme,
         "amount_vnd": 50_000_000, "term_months": 36, "purpose": purpose, "group_id": group_id})
     assert r.status_code == 201, r.text
     application_id = r.json()["application_id"]
