@@ -16,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.disbursement import domain, events, tables
 from services.disbursement.handlers import instructions
-from services.disbursement.handlers.applications import instruction_view, refuse_makers
+from services.disbursement.handlers.applications import (
+    instruction_view,
+    refuse_makers,
+    subject_of,
+)
 from services.disbursement.handlers.common import (
     INSTRUCTION_NAMESPACE,
     Service,
@@ -167,8 +171,8 @@ async def confirm(session: AsyncSession, svc: Service, *, user: Principal, restr
         if existing is not None:
             return row, False  # a retry: the one instruction already exists
         raise _wrong_status(row, "reviewed", "confirmation")
-    refuse_makers(user, {_subject(row.created_by): "requested",
-                         _subject(row.reviewed_by): "recorded the group review of"},
+    refuse_makers(user, {subject_of(row.created_by): "requested",
+                         subject_of(row.reviewed_by): "recorded the group review of"},
                   what="restructuring", action="confirm")
     loan = (await session.execute(sa.select(L).where(L.c.instruction_id == row.loan_instruction_id)
                                   .with_for_update())).one()
@@ -187,10 +191,6 @@ async def confirm(session: AsyncSession, svc: Service, *, user: Principal, restr
     await _event(session, svc, row, type=events.RESTRUCTURING_CONFIRMED, note=note, actor=actor,
                  instruction_id=instruction.id)
     return row, True
-
-
-def _subject(actor: str | None) -> str | None:
-    return None if actor is None else actor.split(":", 1)[-1]
 
 
 async def _issue(session: AsyncSession, svc: Service, *, row: Any, loan: Any,
