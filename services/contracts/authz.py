@@ -70,6 +70,8 @@ NOTES: dict[str, str] = {
     "supervision POST /v1/projects": "a commune outside the caller's scope: 404",
     "supervision POST /v1/boards": "a commune outside the caller's scope: 404",
     "supervision POST /public/postings/{posting_id}/complaints": "rate-limited per client (429)",
+    "supervision GET /dashboard": "HTML; aggregates only inside the caller's scope (⊆); a "
+                                  "`commune_code`/`province_code` outside it: 404",
 }
 
 # Confirmed authorization defects (operation key → what is wrong), marked in the matrix.

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from services.supervision.api import dashboard as dashboard_page
 from services.supervision.api import pages
-from services.supervision.handlers import complaints, postings, projects, service_of
+from services.supervision.handlers import complaints, dashboard, postings, projects, service_of
 from shared.problems import Problem, problem_response
 from shared.runtime import RuntimeDep
 
@@ -122,4 +123,6 @@ async def commune_page(commune_code: Annotated[str, Path(pattern=r"^\d{5}$")], r
     lang = pages.language(lang)
     async with rt.snapshot() as session:
         view = await projects.public_commune(session, commune_code=commune_code)
-    return pages.render("commune.html", lang=lang, c=view)
+        figures = await dashboard.public_figures(session, commune_code=commune_code)
+    return pages.render("commune.html", lang=lang, c=view, **dashboard_page.public_context(
+        figures, commune_code=commune_code, lang=lang, settings=service_of(rt).settings))
