@@ -48,6 +48,8 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
                          eligibility_events.CLASSIFICATION_DECIDED: Handler(
                              model=eligibility_events.ClassificationDecidedV1,
                              batch=eligibility),
+                         eligibility_events.REVIEW_OPENED: Handler(
+                             model=eligibility_events.ReviewOpenedV1, batch=eligibility),
                          supervision_events.HOLD_REQUESTED: Handler(
                              _bind(rt, inbound.on_hold_requested),
                              supervision_events.HoldRequestedV1),

@@ -95,3 +95,22 @@ class BudgetSet(_In):
 
     total_vnd: int = Field(ge=0, le=10_000_000_000_000)
     province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
+
+
+class RestructuringCreate(_In):
+    """Ask to restructure a settled loan after a shock that hit the borrower's household."""
+
+    option: Literal["extension", "interest_freeze"] = Field(
+        description="extension: the term is extended by `months`; interest_freeze: no interest "
+                    "on instalments due in the next `months` (maxima in restructuring.yaml)")
+    months: int = Field(gt=0, le=600)
+    shock_id: str = Field(min_length=1, max_length=64,
+                          description="The declared shock (registry) the household was exposed to")
+    reason: str = Field(min_length=3, max_length=2000,
+                        description="The losses the household suffered")
+
+
+class RestructuringConfirm(_In):
+    """The commune chair's confirmation of a reviewed restructuring."""
+
+    note: str | None = Field(default=None, max_length=2000)
