@@ -42,8 +42,10 @@ class _Run:
 
 def fast(row: Any, status: str, partner: str) -> bool:
     """Whether a message takes the set-based path: a legal next step on the happy path of an
-    ordinary payment or loan of this partner."""
+    ordinary payment or loan of this partner (a restructure instruction changes a loan's
+    schedule when settled: it goes the per-message way)."""
     return (row is not None and row.partner == partner and status in FAST
+            and getattr(row, "kind", "disbursement") == "disbursement"
             and status in domain.BANK_TRANSITIONS.get(row.status, ())
             and status not in domain.RELEASES_BUDGET)
 
@@ -86,7 +88,7 @@ async def _apply(svc: Service, ctx: BatchContext, run: _Run, item: Item, row: An
         "instruction_id": row.id, "application_id": row.application_id,
         "household_id": row.household_id, "status": p.status, "previous_status": row.status,
         "reason": reason, "bank_reference": p.bank_reference, "amount_vnd": p.amount_vnd,
-        "occurred_at": p.occurred_at})
+        "occurred_at": p.occurred_at, "kind": row.kind})
     await svc.emit(ctx.session, events.TOPIC, type=events.INSTRUCTION_STATUS_CHANGED,
                    data=changed.model_dump(mode="json"), subject=row.household_id,
                    causation=received)
