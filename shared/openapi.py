@@ -2,21 +2,21 @@
 
 Routes name the answers only their use case gives (`responses=problem_responses(404, 409)`);
 `document_errors` adds those every route of a kind gives by construction — 401/503 behind a
-bearer token, 403 behind a role, 404 for a path id, 400/413 for a body, 422 everywhere (the
+bearer token, 403 behind a role, 404 for a path id behind a token, 400/413 for a body, 422 everywhere (the
 middleware checks every request's `x-correlation-id` and query) — and the shared
 `Problem` schema they all point to.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.params import Path
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.auth import current_principal
 from shared.problems import MEDIA_TYPE
@@ -90,8 +90,9 @@ def _statuses(route: RouteContext) -> list[int]:
         out += [401, 503]
     if any(hasattr(c, "roles") for c in calls):
         out.append(403)
-    if any(isinstance(p.field_info, Path) for p in get_flat_params(route.dependant)):
-        out.append(404)
+    if current_principal in calls and any(isinstance(p.field_info, Path)
+                                          for p in get_flat_params(route.dependant)):
+        out.append(404)  # public pages answer an unknown id their own way, and say so
     if route.body_field is not None:
         out += [400, 413]
     # Every route: a malformed `x-correlation-id` or a NUL in the query is refused before it.
@@ -136,3 +137,15 @@ def document_errors(app: FastAPI) -> None:
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# Dates and times the handlers already render as ISO text: typed as text so a response model
+# passes them through unchanged, documented with their format.
+IsoDate = Annotated[str, Field(json_schema_extra={"format": "date"})]
+IsoDateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class Open(BaseModel):
+    """A response model that also passes through members it does not name (added later)."""
+
+    model_config = ConfigDict(extra="allow")
