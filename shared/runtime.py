@@ -595,8 +595,8 @@ def ops_router() -> APIRouter:
                 dependencies=[require_role("national_admin", "auditor")])
     async def operator_audit(
             rt: RuntimeDep, action: str | None = None, actor: str | None = None,
-            before_id: int | None = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[audit.OperatorActionRead]:
+            before_id: Annotated[int | None, Query(ge=1, le=db.BIGINT_MAX)] = None,
+            limit: Limit = 100) -> list[audit.OperatorActionRead]:
         """The operator audit log of this service, newest first: who (token `sub` and role),
         when, which action on what, why, and the outcome. Page with `before_id`."""
         async with rt.snapshot() as s:
