@@ -1,6 +1,7 @@
 # One image for every Every Door process; the container command picks which one:
 #   python -m services.registry | services.eligibility | services.disbursement |
-#   services.supervision | services.bank_partner      (docker-compose.yml, deploy/k8s/)
+#   services.supervision | services.bank_partner [--g2p] | services.g2p_gateway
+#   (docker-compose.yml, deploy/k8s/)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -33,7 +34,7 @@ COPY services ./services
 COPY docs/schemas ./docs/schemas
 
 USER 10001:10001
-EXPOSE 8001 8002 8003 8004
+EXPOSE 8001 8002 8003 8004 8006 8007
 
 # No default service: print the CLI's usage (tokens come from the identity provider outside dev
 # mode). Compose and Kubernetes set the command per service.

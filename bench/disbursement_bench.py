@@ -231,6 +231,8 @@ async def main(n: int, concurrency: int, projection: int) -> None:
             await asyncio.gather(*(call("POST", f"/v1/applications/{i}/group-review", officer,
                                         {"decision": "approve", "note": "họp tổ"}) for i in ids))
 
+            print(f"confirming:    {n} reviewed applications (concurrency {concurrency})",
+                  flush=True)
             t0 = time.perf_counter()
             first = await asyncio.gather(*(call("POST", f"/v1/applications/{i}/confirm", chair)
                                             for i in ids))

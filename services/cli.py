@@ -1,4 +1,5 @@
-"""`everydoor`: run the platform locally, print dev tokens, seed demo data."""
+"""`everydoor`: run the platform locally, print dev tokens, seed demo data, import households and
+re-evaluate a rule set with a progress bar."""
 
 from __future__ import annotations
 
@@ -276,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     sd.add_argument("--households", type=int, default=300)
     sd.add_argument("--golden", action="store_true", help="run the golden path again")
     sd.set_defaults(func=cmd_seed)
+    from services.jobs_cli import add_parsers
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

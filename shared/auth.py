@@ -42,7 +42,8 @@ REQUIRED_CLAIMS = ("iss", "aud", "iat", "exp", "sub")
 MIN_RSA_BITS = 2048
 # Every service's default audience: what a dev token carries unless told otherwise.
 SERVICE_NAMES = ("registry", "eligibility", "disbursement", "supervision")
-ALL_AUDIENCES = tuple(service_audience(name) for name in SERVICE_NAMES)
+# ... and the G2P Connect gateway's operator endpoints.
+ALL_AUDIENCES = tuple(service_audience(name) for name in (*SERVICE_NAMES, "g2p-gateway"))
 NATIONAL = "VN"
 
 

@@ -32,7 +32,7 @@ from shared.broker import BrokerWatch, client_security
 from shared.consumer import Consumer, ConsumerSpec
 from shared.db import PlatformTables
 from shared.openapi import document_errors, problem_responses
-from shared.outbox import CORRELATION_ID, Outbox, Relay, requeue_sent
+from shared.outbox import CORRELATION_ID, Outbox, Relay, buffering, requeue_sent
 from shared.retention import Retention
 from shared.settings import ServiceSettings, state_dir
 from shared.telemetry import Metrics, setup_tracing
@@ -178,9 +178,14 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one committed-or-rolled-back transaction."""
+        """A session inside one committed-or-rolled-back transaction. The events it emits are
+        collected and written to the outbox with one insert and one NOTIFY just before the
+        commit (two round trips whatever their number), in the order they were emitted."""
         async with db.transaction(self.sessions) as session:
-            yield session
+            with buffering(session):
+                yield session
+                await self.outbox.flush(session)
+                await self.outbox.notify_written(session)
 
     @contextlib.asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
@@ -213,7 +218,7 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers, acks="all",
         enable_idempotence=settings.platform.kafka_enable_idempotence,
-        linger_ms=5, max_batch_size=1024 * 1024, request_timeout_ms=15000,
+        linger_ms=settings.producer_linger_ms, max_batch_size=1024 * 1024, request_timeout_ms=15000,
         **client_security(settings.platform),
     )
 

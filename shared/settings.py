@@ -140,6 +140,10 @@ class ServiceSettings(BaseSettings):
     # The embedded Tansu holds a fetch for this long even when records arrive (real Kafka
     # answers at once): lower means less delay per hop and more idle fetches.
     consumer_fetch_max_wait_ms: int = 100
+    # How long the producer (relay, direct sends) waits to fill a batch. The relay sends a whole
+    # claimed batch at once and only then yields, so the wait only delays the last partial
+    # batch of each partition: it adds latency per hop and little throughput.
+    producer_linger_ms: int = 1
     # How long start-up waits for the broker before starting without it (writes wait in the
     # outbox; the broker watch connects later).
     broker_startup_wait_s: float = 20.0

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.trace.sampling import DEFAULT_OFF
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _configured = False
@@ -111,8 +112,14 @@ def setup_tracing(service_name: str, *, span_file: Path | None = None) -> Tracer
     # A batch's SQL can be long: keep attribute values (db.statement) short unless the operator
     # sets OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT / OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT.
     os.environ.setdefault("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "512")
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
     exporter_kind = os.environ.get("OTEL_TRACES_EXPORTER", "")
+    # With nothing to export, a span is only worth its context: unless OTEL_TRACES_SAMPLER says
+    # otherwise, new traces are not recorded (a caller's sampled context still is, so a trace
+    # started upstream keeps its spans here). Context still propagates into every event.
+    sampler = (DEFAULT_OFF if exporter_kind == "none" and not os.environ.get("OTEL_TRACES_SAMPLER")
+               else None)
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}),
+                              sampler=sampler)
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
     )

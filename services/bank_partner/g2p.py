@@ -72,6 +72,9 @@ class SandboxBank:
         self.transactions: dict[str, list[str]] = {}
         self.callback_url = os.environ.get("BANK_PARTNER_G2P_CALLBACK_URL", "")
         self.counts: dict[str, int] = {}
+        self.refused_once: set[str] = set()
+        # Money paid per reference id: a second settlement of one would be a double payment.
+        self.settlements: dict[str, int] = {}
         self.tasks: set[asyncio.Task] = set()
         self.http = httpx.AsyncClient(timeout=10)
 
@@ -111,6 +114,22 @@ class SandboxBank:
                                                    code=protocol.ERR_BAD_REQUEST,
                                                    message="; ".join(errors[:5])), status_code=400)
         return doc, None
+
+    def refusal(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """Sandbox only: the ERR ack (err.request.forbidden) refusing a whole transaction the
+        first time it carries a disbursement whose purpose contains `#refuse-once`, as a bank
+        refuses a batch it cannot take yet; accepted when sent again (an operator's retry)."""
+        if not self.config.sandbox:
+            return None
+        marked = {d["reference_id"] for d in doc["message"]["disbursements"]
+                  if "#refuse-once" in d.get("purpose", "")}
+        if not marked or marked <= self.refused_once:
+            return None
+        self.refused_once |= marked
+        self._count("transactions_refused")
+        return protocol.ack("ERR", correlation_id=str(uuid.uuid4()), code="err.request.forbidden",
+                            message="the programme's account may not disburse yet (sandbox "
+                                    "#refuse-once)")
 
     def disburse(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Take a transaction (again: same answer, nothing new) and start working on it."""
@@ -173,6 +192,7 @@ class SandboxBank:
                 item.message = "payee absent at the transaction point"
             else:
                 item.status = "succ"
+                self.settlements[item.reference_id] = self.settlements.get(item.reference_id, 0) + 1
         await self.call_back(base, "/on-disburse", txn_id, [i for i in items if i.status != "rjct"
                                                            or i.outcome == "fail"],
                              receiver=receiver)
@@ -248,7 +268,12 @@ def create_app(config: PartnerConfig, *, client_keys: Path = SANDBOX_CLIENT_KEYS
                                   request.headers.get(protocol.SIGNATURE_HEADER), "disburse")
         if log_bodies:  # sandbox only: what a G2P Connect request looks like
             log.info("received /disburse: %s", body.decode())
-        return refused or JSONResponse(bank.disburse(doc or {}))
+        if refused is not None:
+            return refused
+        refusal = bank.refusal(doc or {})
+        if refusal is not None:
+            return JSONResponse(refusal, status_code=403)
+        return JSONResponse(bank.disburse(doc or {}))
 
     @app.post("/disburse/txn/status")
     async def txn_status(request: Request) -> JSONResponse:
@@ -260,15 +285,28 @@ def create_app(config: PartnerConfig, *, client_keys: Path = SANDBOX_CLIENT_KEYS
     @app.get("/ready")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "partner": config.partner, "kind": "g2p-connect",
-                "items": len(bank.items), "counts": bank.counts}
+                "items": len(bank.items), "counts": bank.counts,
+                "settlements": sum(bank.settlements.values())}
+
+    @app.get("/sandbox/items/{reference_id}")
+    async def item(reference_id: str) -> JSONResponse:
+        """What the sandbox bank holds for one reference id, and how often it paid it."""
+        found = bank.items.get(reference_id)
+        if found is None:
+            return JSONResponse({"detail": "unknown reference_id"}, status_code=404)
+        return JSONResponse({"reference_id": reference_id, "status": found.status,
+                             "transaction_id": found.transaction_id,
+                             "settlements": bank.settlements.get(reference_id, 0)})
 
     return app
 
 
 def serve(config: PartnerConfig) -> None:
-    """Run the sandbox bank on BANK_PARTNER_G2P_PORT (default 8007) until SIGTERM."""
+    """Run the sandbox bank on BANK_PARTNER_G2P_HOST:BANK_PARTNER_G2P_PORT (default
+    127.0.0.1:8007; 0.0.0.0 in a container, where the gateway calls it) until SIGTERM."""
     import uvicorn
 
     port = int(os.environ.get("BANK_PARTNER_G2P_PORT", "8007"))
+    host = os.environ.get("BANK_PARTNER_G2P_HOST", "127.0.0.1")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

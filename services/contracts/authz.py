@@ -38,6 +38,13 @@ NOTES: dict[str, str] = {
     "registry POST /v1/households": "outside the caller's scope: 403 `outside your scope`",
     "registry PATCH /v1/households/{household_id}":
         "moving it outside the caller's scope: 403 `outside your scope`",
+    "registry POST /v1/households/{household_id}/visits":
+        "a cadre of another commune: 422 `cadre_id`; an archived household: 409",
+    "registry GET /v1/coverage": "a commune outside the caller's scope (or unknown): 404",
+    "registry POST /v1/cadres": "a commune outside the caller's scope: 403 `outside your scope`",
+    "registry POST /v1/assignments":
+        "a commune outside the caller's scope: 403 `outside your scope`; a cadre outside it: "
+        "422 `cadre_id`",
     "registry POST /v1/imports": "202; lines outside the caller's scope are rejected one by one",
     "registry GET /v1/imports/{import_id}":
         "only its uploader (same `sub`) and national roles see a job",
@@ -63,6 +70,8 @@ NOTES: dict[str, str] = {
     "supervision POST /v1/projects": "a commune outside the caller's scope: 404",
     "supervision POST /v1/boards": "a commune outside the caller's scope: 404",
     "supervision POST /public/postings/{posting_id}/complaints": "rate-limited per client (429)",
+    "supervision GET /dashboard": "HTML; aggregates only inside the caller's scope (⊆); a "
+                                  "`commune_code`/`province_code` outside it: 404",
 }
 
 # Confirmed authorization defects (operation key → what is wrong), marked in the matrix.

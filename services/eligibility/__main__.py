@@ -6,7 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from services.eligibility import api, consumers, events, tables
+from services.eligibility import api, consumers, events, reviews_api, tables
 from services.eligibility.config import Settings
 from services.eligibility.handlers import reevaluation, rulesets, service_of
 from shared.runtime import Runtime, ServiceSpec, serve
@@ -49,7 +49,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     """Eligibility as a runnable service."""
     return ServiceSpec(
         name="eligibility", settings=settings or Settings(), tables=tables.platform,
-        migrations_dir=Path(__file__).parent / "migrations", routers=[api.router],
+        migrations_dir=Path(__file__).parent / "migrations", routers=[api.router, reviews_api.router],
         publishes=[events.TOPIC], consumers=consumers.consumer_specs, on_startup=[load],
         background=[expiry_sweep], title="Every Door eligibility",
         description="Poverty standards as data, explained classifications, programme eligibility.",

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from services.eligibility.config import Settings
-from services.eligibility.handlers import Service, inbound, service_of
+from services.eligibility.handlers import Service, inbound, reviews, service_of
 from services.registry import events as registry_events
 from services.supervision import events as supervision_events
 from shared.consumer import BatchContext, ConsumerSpec, EventContext, Handler
@@ -37,7 +37,10 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
     return [
         ConsumerSpec(name="registry", topics=[registry_events.TOPIC], handlers={
             t: Handler(model=registry_events.EVENTS[t], batch=registry_batch)
-            for t in REGISTRY_TYPES}, fetch_max_wait_ms=settings.registry_fetch_max_wait_ms),
+            for t in REGISTRY_TYPES} | {
+            registry_events.SHOCK_DECLARED: Handler(_bind(rt, reviews.on_shock_declared),
+                                                    registry_events.ShockDeclaredV1)},
+            fetch_max_wait_ms=settings.registry_fetch_max_wait_ms),
         ConsumerSpec(name="supervision", topics=[supervision_events.TOPIC], handlers={
             supervision_events.POSTING_APPROVED: Handler(
                 _bind(rt, inbound.on_posting_approved), supervision_events.PostingApprovedV1)}),

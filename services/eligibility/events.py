@@ -13,6 +13,8 @@ SOURCE = "/services/eligibility"
 CLASSIFICATION_DECIDED = "eligibility.classification.decided.v1"
 CLASSIFICATION_RECOGNIZED = "eligibility.classification.recognized.v1"
 PROGRAM_ELIGIBILITY_CHANGED = "eligibility.program_eligibility.changed.v1"
+REVIEW_OPENED = "eligibility.review.opened.v1"
+REVIEW_CLOSED = "eligibility.review.closed.v1"
 
 Category = Literal["poor", "near_poor", "middle", "not_poor", "incomplete"]
 
@@ -120,8 +122,44 @@ class ProgramEligibilityChangedV1(_Event):
     just_escaped_until: date | None = None
 
 
+class ReviewOpenedV1(_Event):
+    """`eligibility.review.opened.v1`: the household is listed for an ad-hoc (regular) review
+    because a shock hit its area; it is to be re-surveyed by `due_on`. Its classification and
+    programmes stay as they are until a re-survey is decided and recognized."""
+
+    review_id: str
+    household_id: str
+    reason: Literal["shock"] = "shock"
+    shock_id: str
+    shock_type: str
+    shock_title: str
+    occurred_on: date
+    due_on: date
+    province_code: str | None = None
+    commune_code: str | None = None
+    village: str | None = None
+    head_name: str | None = None
+    opened_at: datetime
+
+
+class ReviewClosedV1(_Event):
+    """`eligibility.review.closed.v1`: a survey on or after the shock's day arrived; it is
+    decided as every survey is (the decision event follows with the same cause)."""
+
+    review_id: str
+    household_id: str
+    shock_id: str
+    survey_id: str | None = None
+    survey_date: date
+    survey_event_id: str
+    closed_at: datetime
+    overdue: bool = False
+
+
 EVENTS: dict[str, type[BaseModel]] = {
     CLASSIFICATION_DECIDED: ClassificationDecidedV1,
     CLASSIFICATION_RECOGNIZED: ClassificationRecognizedV1,
     PROGRAM_ELIGIBILITY_CHANGED: ProgramEligibilityChangedV1,
+    REVIEW_OPENED: ReviewOpenedV1,
+    REVIEW_CLOSED: ReviewClosedV1,
 }

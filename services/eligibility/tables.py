@@ -135,3 +135,30 @@ active_ruleset = sa.Table(
     sa.Column("activated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("activated_by", sa.Text),
 )
+
+# Ad-hoc (regular) reviews: a household listed for re-survey because a shock hit its area,
+# open until a survey on or after the shock's day arrives. One per household and shock.
+review = sa.Table(
+    "review", meta,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("household_id", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default="shock"),
+    sa.Column("shock_id", sa.Text, nullable=False),
+    sa.Column("shock_type", sa.Text, nullable=False),
+    sa.Column("shock_title", sa.Text, nullable=False),
+    sa.Column("occurred_on", sa.Date, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("province_code", sa.Text, nullable=False),
+    sa.Column("commune_code", sa.Text, nullable=False),
+    sa.Column("village", sa.Text),
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("survey_id", sa.Text),
+    sa.Column("survey_date", sa.Date),
+    sa.Column("survey_event_id", sa.Text),
+    sa.UniqueConstraint("household_id", "shock_id", name="uq_review_household_shock"),
+    sa.CheckConstraint("status in ('open', 'closed')", name="status"),
+    sa.Index("ix_review_open", "household_id", postgresql_where=sa.text("status = 'open'")),
+    sa.Index("ix_review_commune", "commune_code", "status"),
+)

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from services.g2p_gateway import api
 from services.g2p_gateway.config import Settings
 from services.g2p_gateway.gateway import Gateway
+from shared import problems
+from shared.auth import Authenticator
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,7 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         await gateway.start()
         tasks = [asyncio.create_task(gateway.consume(stop)),
-                 asyncio.create_task(gateway.pump(stop))]
+                 asyncio.create_task(gateway.pump(stop)),
+                 asyncio.create_task(gateway.prune_loop(stop))]
         for task in tasks:
             task.add_done_callback(gateway.task_ended)
         try:
@@ -42,7 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Turns disbursement instructions into G2P Connect `/disburse` "
                               "requests and the partner's signed callbacks into signed bank "
                               "statuses (docs/bank-partner.md).")
+    app.state.authenticator = Authenticator.from_settings(settings.platform,
+                                                          audience=settings.audience)
+    problems.install(app)
     app.include_router(api.router)
+    app.include_router(api.ops)
     return app
 
 

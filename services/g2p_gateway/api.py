@@ -1,16 +1,27 @@
-"""The gateway's HTTP side: the partner's G2P Connect callbacks, health and readiness."""
+"""The gateway's HTTP side: the partner's G2P Connect callbacks, operator endpoints (transactions
+the bank refused or left unanswered, their retry, the audit log), health and readiness."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.g2p_gateway.gateway import Answer, Gateway
+from services.g2p_gateway.schemas import RetryRead, TransactionRead, TransactionState
+from services.g2p_gateway.state import RETRYABLE
+from shared import problems
+from shared.audit import OperatorActionRead, ReasonQ
+from shared.auth import Principal, require_role
+from shared.outbox import CORRELATION_ID
 from shared.problems import problem_response
 
 router = APIRouter()
+ops = APIRouter(prefix="/v1/ops", tags=["operations"])
+Operator = Annotated[Principal, require_role("national_admin")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 ACK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "ACK (statuses published) or NACK (nothing of ours in it)"},
@@ -62,6 +73,65 @@ async def on_status(request: Request, signature: SignatureHeader = None) -> JSON
     body = await request.body()
     return _answer(request, await _gateway(request).callback("/disburse/txn/on-status", body,
                                                              signature))
+
+
+@ops.get("/g2p/transactions", response_model=list[TransactionRead],
+         dependencies=[require_role("national_admin", "auditor")])
+async def list_transactions(
+        request: Request,
+        state: Annotated[list[TransactionState] | None, Query(
+            description="states to list (default: refused and unanswered, the ones an "
+                        "operator may retry)")] = None,
+        limit: Limit = 100) -> list[TransactionRead]:
+    """Transactions the bank refused (NACK/ERR on `/disburse`) or left unanswered (no
+    callback after `G2P_GATEWAY_MAX_UNANSWERED_POLLS` polls), oldest first, with their
+    instructions and the bank's answer."""
+    gateway = _gateway(request)
+    found = gateway.transactions(tuple(state or RETRYABLE))[:limit]
+    return [TransactionRead.of(k, t, gateway.state) for k, t in found]
+
+
+@ops.post("/g2p/transactions/{transaction_id}/retry", response_model=RetryRead)
+async def retry_transaction(request: Request, transaction_id: Annotated[uuid.UUID, Path()],
+                            user: Operator, reason: ReasonQ) -> RetryRead:
+    """Send a refused or unanswered transaction's instructions that have no final status
+    again, as a new transaction with a new message id. Never pays twice: the bank's
+    idempotency key is the instruction id (`reference_id`), unchanged. 404 for an unknown
+    transaction, 409 for one not refused or unanswered. Recorded in the operator audit log
+    (`GET /v1/ops/audit`) with who and why, refusals too."""
+    gateway = _gateway(request)
+    txn_id = str(transaction_id)
+    refused: problems.Problem | None = None
+    try:
+        new_id, new = await gateway.retry(txn_id)
+    except LookupError:
+        refused = problems.Problem(404, f"no transaction {txn_id}")
+    except ValueError as exc:
+        refused = problems.Problem(409, str(exc))
+    result = None if refused else RetryRead(transaction_id=txn_id, retried_as=new_id,
+                                            message_id=new.message_id,
+                                            references=list(new.references))
+    gateway.audit.record(
+        actor=user.sub, role=user.role, action="g2p.transaction.retry",
+        target=f"transaction {txn_id}", reason=reason,
+        outcome={"refused": refused.detail} if refused else result.model_dump(),  # type: ignore[union-attr]
+        correlation_id=getattr(request.state, "correlation_id", None) or CORRELATION_ID.get())
+    if refused is not None:
+        raise refused
+    assert result is not None
+    return result
+
+
+@ops.get("/audit", response_model=list[OperatorActionRead],
+         dependencies=[require_role("national_admin", "auditor")])
+async def operator_audit(request: Request, action: str | None = None, actor: str | None = None,
+                         before_id: int | None = None,
+                         limit: Limit = 100) -> list[OperatorActionRead]:
+    """The gateway's operator audit log, newest first: who (token `sub` and role), when, which
+    action on what, why, and the outcome. Page with `before_id`."""
+    entries = _gateway(request).audit.listing(action=action, actor=actor, before_id=before_id,
+                                              limit=limit)
+    return [OperatorActionRead.model_validate(e) for e in entries]
 
 
 @router.get("/health", tags=["ops"])

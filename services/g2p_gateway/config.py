@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import PROJECT_ROOT, PlatformSettings
+from shared.settings import PROJECT_ROOT, PlatformSettings, service_audience
 
 # The reference partner's sandbox key pair (public in the repository: dev mode only). The gateway
 # signs the statuses it publishes for the partner, and its /disburse requests, with the private
@@ -52,7 +52,27 @@ class Settings(BaseSettings):
     payer_fa: str = ""
     payee_fa_format: str = "token:{beneficiary_reference}@{partner}"
     request_timeout_s: float = 10.0
+    # Finished transactions (every instruction settled, rejected or failed) are forgotten, with
+    # their instructions, this many days after their last status. Keep it longer than
+    # disbursement may deliver an instruction again (the instruction topic's retention, its
+    # outbox's OUTBOX_DAYS for a republish): a forgotten instruction seen again would be sent
+    # again (the bank refuses the repeat by reference_id, but the noise is avoidable).
+    retention_days: float = Field(default=90.0, gt=0)
+    prune_interval_s: float = Field(default=3600.0, gt=0)
+    # Polls of a transaction the bank leaves unanswered (no callback at all) before the gateway
+    # stops and marks it `unanswered` for an operator (GET /v1/ops/g2p/transactions).
+    max_unanswered_polls: int = Field(default=20, ge=1)
+    # The operator audit log (JSON lines, appended): next to the state file unless set; in
+    # memory when neither is set.
+    audit_file: Path | None = None
+    # Audience the operators' tokens must carry (everydoor-g2p-gateway unless set).
+    jwt_audience: str | None = None
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    @property
+    def audience(self) -> str:
+        """The token audience of the gateway's operator endpoints."""
+        return self.jwt_audience or service_audience("g2p-gateway")
 
     @model_validator(mode="after")
     def _defaults_and_keys(self) -> Settings:
@@ -61,6 +81,8 @@ class Settings(BaseSettings):
         self.partner_url = self.partner_url.rstrip("/")
         self.group_id = self.group_id or f"g2p-gateway.{self.partner}"
         self.payer_fa = self.payer_fa or f"account:everydoor-ntp@{self.partner}"
+        if self.audit_file is None and self.state_file is not None:
+            self.audit_file = self.state_file.with_suffix(".audit.jsonl")
         sandbox = (self.signing_key_file.resolve() == SANDBOX_SIGNING_KEY_FILE.resolve()
                    or self.partner_keys_file.resolve() == SANDBOX_PUBLIC_KEYS_FILE.resolve())
         if sandbox and not (self.platform.everydoor_dev_mode or self.allow_sandbox_keys):

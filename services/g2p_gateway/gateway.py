@@ -27,7 +27,7 @@ from services.bank_partner.signing import SigningKey, sign_status
 from services.disbursement import events
 from services.g2p_gateway import protocol
 from services.g2p_gateway.config import Settings
-from services.g2p_gateway.state import Instruction, State, Transaction
+from services.g2p_gateway.state import RETRYABLE, AuditLog, Instruction, State, Transaction
 from shared.broker import client_security
 from shared.envelope import Envelope, EnvelopeError
 
@@ -55,6 +55,7 @@ class Gateway:
         self.signer = protocol.Signer(kid=self.key.kid, key=self.key.key)
         self.partner_keys = protocol.load_public_keys(settings.partner_keys_file)
         self.state = State.load(settings.state_file)
+        self.audit = AuditLog(settings.audit_file)
         self.lock = asyncio.Lock()
         self.counts: dict[str, int] = {}
         self.consumer: AIOKafkaConsumer | None = None
@@ -137,6 +138,33 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
 
+    async def prune_loop(self, stop: asyncio.Event) -> None:
+        """Prune now and every `prune_interval_s` (an error is logged and tried next time)."""
+        while not stop.is_set():
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gateway pruning failed; trying again later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.prune_interval_s)
+
+    async def prune(self, *, now: float | None = None) -> tuple[int, int]:
+        """Forget transactions finished more than `retention_days` ago, with their
+        instructions; (transactions, instructions) removed."""
+        before = (now or time.time()) - self.settings.retention_days * 86400
+        async with self.lock:
+            txns, insts = self.state.prune(before=before)
+            if txns:
+                self.state.save()
+        if txns:
+            self._count("pruned_transactions", txns)
+            self._count("pruned_instructions", insts)
+            log.info("pruned %d finished transactions (%d instructions) older than %s days",
+                     txns, insts, self.settings.retention_days)
+        return txns, insts
+
     # --- instructions → /disburse ----------------------------------------------------------------
     def record(self, record: ConsumerRecord) -> None:
         """Remember one instruction (once: a redelivery or a republished one is ignored)."""
@@ -192,7 +220,8 @@ class Gateway:
                 refs = queued[start:start + s.batch_size]
                 txn_id = str(uuid.uuid5(TXN_IDS, "/".join(refs)))
                 self.state.transactions[txn_id] = Transaction(message_id=str(uuid.uuid4()),
-                                                              references=refs)
+                                                              references=refs,
+                                                              created_at=time.time())
                 for ref in refs:
                     self.state.instructions[ref].transaction_id = txn_id
             self.state.save()
@@ -269,6 +298,16 @@ class Gateway:
                       and now - self.state.instructions[r].updated_at >= s.callback_timeout_s]
             if not silent:
                 continue
+            if txn.unanswered_polls >= s.max_unanswered_polls:
+                # The bank answered none of our polls: stop, and leave it to an operator.
+                async with self.lock:
+                    txn.state = "unanswered"
+                    self.state.save()
+                self._count("transactions_unanswered")
+                log.error("transaction %s: %d polls unanswered for %d instructions; an operator "
+                          "may retry it (POST /v1/ops/g2p/transactions/%s/retry)", txn_id,
+                          txn.unanswered_polls, len(silent), txn_id)
+                continue
             header = protocol.request_header(
                 action="on-disburse", sender_id=s.sender_id, sender_uri=s.callback_url,
                 receiver_id=s.partner_id, total_count=len(silent))
@@ -277,6 +316,7 @@ class Gateway:
                 "attribute_type": "reference_id_list", "attribute_value": silent}}
             body, sig = self.signer.body(header=header, message=message)
             txn.last_poll = now
+            txn.unanswered_polls += 1  # reset by any callback about it
             ack = await self._post("/disburse/txn/status", body, sig)
             self._count("polls")
             log.info("polled %s for %d silent instructions: %s", txn_id, len(silent),
@@ -341,6 +381,11 @@ class Gateway:
                     continue
                 known += 1
                 inst.g2p_status, inst.updated_at = item.get("status"), time.time()
+                txn = self.state.transactions.get(inst.transaction_id)
+                if txn is not None:
+                    txn.unanswered_polls = 0
+                    if txn.state == "unanswered":  # the bank spoke after all
+                        txn.state = "acked"
                 for status in protocol.lifecycle(item["status"], item.get("status_reason_code"),
                                                  published=set(inst.published)):
                     out.append((inst, self.status(inst, status, item)))
@@ -386,6 +431,45 @@ class Gateway:
             await self.producer.send_and_wait(topic, value=value, key=env.key, headers=headers)
             self._count(f"status_{env.data['status']}")
 
+    # --- operators ---------------------------------------------------------------------------------
+    def transactions(self, states: tuple[str, ...]) -> list[tuple[str, Transaction]]:
+        """Transactions in these states, oldest first."""
+        return sorted(((k, t) for k, t in self.state.transactions.items() if t.state in states),
+                      key=lambda kt: kt[1].created_at)
+
+    async def retry(self, txn_id: str) -> tuple[str, Transaction]:
+        """Send a refused or unanswered transaction's open instructions again, as a new
+        transaction with a new transaction id and message id (the old one is kept, `retried`).
+        The reference ids stay the instruction ids, so the bank pays each at most once: an
+        instruction it already holds comes back `rjct.reference_id.duplicate`, which changes
+        nothing, and its real status follows from the bank or a poll. LookupError when unknown,
+        ValueError when not retryable."""
+        async with self.lock:
+            txn = self.state.transactions.get(txn_id)
+            if txn is None:
+                raise LookupError(txn_id)
+            if txn.state not in RETRYABLE:
+                raise ValueError(f"transaction {txn_id} is {txn.state}: only "
+                                 f"{' or '.join(RETRYABLE)} transactions are retried")
+            refs = [r for r in txn.references
+                    if not set(self.state.instructions[r].published) & protocol.FINAL]
+            if not refs:
+                raise ValueError(f"every instruction of transaction {txn_id} already has a final "
+                                 "status: nothing to send")
+            now = time.time()
+            new_id = str(uuid.uuid4())
+            new = Transaction(message_id=str(uuid.uuid4()), references=refs, created_at=now,
+                              retry_of=txn_id)
+            self.state.transactions[new_id] = new
+            txn.state, txn.retried_as = "retried", new_id
+            for ref in refs:
+                self.state.instructions[ref].transaction_id = new_id
+                self.state.instructions[ref].updated_at = now
+            self.state.save()
+        self._count("transactions_retried")
+        log.warning("transaction %s retried as %s (%d instructions)", txn_id, new_id, len(refs))
+        return new_id, new
+
     def health(self) -> dict[str, Any]:
         """Counters and what is in flight."""
         txns = self.state.transactions.values()
@@ -393,4 +477,4 @@ class Gateway:
                 "consuming": self.started.is_set(), "counts": self.counts,
                 "queued": len(self.state.queued()),
                 "transactions": {s: sum(1 for t in txns if t.state == s)
-                                 for s in ("new", "acked", "refused")}}
+                                 for s in ("new", "acked", "refused", "unanswered", "retried")}}

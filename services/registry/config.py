@@ -37,3 +37,9 @@ class Settings(ServiceSettings):
     dci_callback_backoff_s: float = Field(default=5.0, gt=0)
     dci_callback_backoff_max_s: float = Field(default=600.0, gt=0)
     dci_poll_interval_s: float = Field(default=1.0, gt=0)
+    # A declared shock's households are to be re-surveyed within this many days unless the
+    # declaration says when (Decision 24/2021: the regular review is monthly).
+    shock_review_days: int = Field(default=30, ge=1, le=366)
+    # Coverage: a household whose visits in a round are all not_home/refused counts as "not
+    # reached" once there are at least this many of them.
+    coverage_attempts: int = Field(default=3, ge=1)

@@ -23,6 +23,13 @@ HOUSEHOLD_SURVEYED = "registry.household.surveyed.v1"
 HOUSEHOLD_ARCHIVED = "registry.household.archived.v1"
 VERIFICATION_REQUESTED = "registry.household.verification_requested.v1"
 VERIFICATION_RESOLVED = "registry.household.verification_resolved.v1"
+# Not about one household: no subject (no key); eligibility opens a review for each household
+# of the affected area, and that review is what the households' timelines show.
+SHOCK_DECLARED = "registry.shock.declared.v1"
+SHOCK_TYPES = ("flood", "storm", "drought", "landslide", "saltwater_intrusion", "epidemic",
+               "other")
+SHOCK_SEVERITIES = ("minor", "moderate", "severe", "extreme")
+HOUSEHOLD_VISITED = "registry.household.visited.v1"
 
 INDICATOR_CODES = (
     "employment", "dependants", "nutrition", "health_insurance", "adult_education",
@@ -88,6 +95,24 @@ class SurveyV1(_Event):
     facts: dict[str, Any] = {}
     surveyor: str | None = None
     notes: str | None = None
+    recorded_by: str | None = None
+    # Optional addition (v1 stays compatible): the visit at which it was taken.
+    visit_id: str | None = None
+
+
+class VisitV1(_Event):
+    """One door-to-door visit by a cadre (the cadre's phone never travels)."""
+
+    visit_id: str
+    cadre_id: str
+    cadre_name: str
+    organisation: Literal["party_cell", "womens_union", "farmers_association",
+                          "veterans_association", "youth_union", "commune_staff"]
+    visited_on: date
+    outcome: Literal["surveyed", "not_home", "refused", "moved", "deceased", "follow_up"]
+    note: str | None = None
+    next_visit_due: date | None = None
+    review_round: str | None = None
     recorded_by: str | None = None
 
 
@@ -178,6 +203,42 @@ class VerificationResolvedV1(_Event):
     actor: str | None = None
 
 
+class ShockAreaV1(_Event):
+    """A commune a shock hit; `villages` empty: the whole commune."""
+
+    province_code: str
+    commune_code: str
+    villages: list[str] = []
+
+
+class ShockDeclaredV1(_Event):
+    """`registry.shock.declared.v1`: a province or national officer declared a disaster shock;
+    the affected households are to be re-surveyed (ad-hoc review) by `review_due_on`."""
+
+    shock_id: str
+    type: Literal["flood", "storm", "drought", "landslide", "saltwater_intrusion", "epidemic",
+                  "other"]
+    occurred_on: date
+    severity: Literal["minor", "moderate", "severe", "extreme"]
+    title: str
+    description: str | None = None
+    areas: list[ShockAreaV1]
+    review_due_on: date
+    declared_at: str
+    actor: str | None = None
+
+
+class HouseholdVisitedV1(_Event):
+    """`registry.household.visited.v1`: a cadre visited the household. A visit does not change
+    the household: `version` is its current version, not a new one."""
+
+    household_id: str
+    version: int
+    visit: VisitV1
+    household: HouseholdSnapshotV1
+    actor: str | None = None
+
+
 EVENTS: dict[str, type[BaseModel]] = {
     HOUSEHOLD_REGISTERED: HouseholdRegisteredV1,
     HOUSEHOLD_UPDATED: HouseholdUpdatedV1,
@@ -188,4 +249,6 @@ EVENTS: dict[str, type[BaseModel]] = {
     HOUSEHOLD_ARCHIVED: HouseholdArchivedV1,
     VERIFICATION_REQUESTED: VerificationRequestedV1,
     VERIFICATION_RESOLVED: VerificationResolvedV1,
+    SHOCK_DECLARED: ShockDeclaredV1,
+    HOUSEHOLD_VISITED: HouseholdVisitedV1,
 }

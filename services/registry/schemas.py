@@ -115,6 +115,9 @@ class SurveyCreate(_In):
     facts: Facts | None = None
     surveyor: str | None = Field(default=None, max_length=200)
     notes: str | None = Field(default=None, max_length=4000)
+    visit_id: str | None = Field(default=None, description=(
+        "the visit (POST …/visits) at which the survey was taken; it must be a visit of this "
+        "household (not accepted in bulk imports)"))
 
 
 class ImportLine(HouseholdCreate):
@@ -171,6 +174,7 @@ class SurveyRead(BaseModel):
     recorded_by: str | None = None
     recorded_at: datetime | None = None
     is_current: bool = False
+    visit_id: str | None = None
     event_id: str | None = Field(default=None, description="the event this request produced")
 
 
@@ -290,3 +294,214 @@ class ImportJobRead(BaseModel):
     created_at: datetime
     finished_at: datetime | None = None
     errors_url: str
+
+
+ShockType = Literal["flood", "storm", "drought", "landslide", "saltwater_intrusion", "epidemic",
+                    "other"]
+ShockSeverity = Literal["minor", "moderate", "severe", "extreme"]
+
+
+class ShockAreaIn(_In):
+    """A commune the shock hit, optionally only some of its villages."""
+
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    villages: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default=[], max_length=200, description="empty: the whole commune")
+
+
+class ShockCreate(_In):
+    """`POST /v1/shocks` body."""
+
+    type: ShockType
+    occurred_on: date = Field(description="the day the disaster struck (not in the future)")
+    severity: ShockSeverity
+    title: str = Field(min_length=3, max_length=200, examples=["Lũ quét tháng 10"])
+    description: str | None = Field(default=None, max_length=4000)
+    areas: list[ShockAreaIn] = Field(min_length=1, max_length=500,
+                                     description="the affected communes (at least one)")
+    review_due_on: date | None = Field(default=None, description=(
+        "when the affected households must have been re-surveyed (default: "
+        "REGISTRY_SHOCK_REVIEW_DAYS after today)"))
+
+
+class ShockAreaRead(BaseModel):
+    """An affected commune (with its province) and villages."""
+
+    province_code: str
+    commune_code: str
+    villages: list[str] = []
+
+
+class ShockRead(BaseModel):
+    """A declared shock."""
+
+    shock_id: str
+    type: ShockType
+    occurred_on: date
+    severity: ShockSeverity
+    title: str
+    description: str | None = None
+    areas: list[ShockAreaRead]
+    review_due_on: date
+    declared_by: str
+    declared_at: datetime
+    event_id: str
+# --- cadres, assignments, visits, coverage -------------------------------------------------
+
+Organisation = Literal["party_cell", "womens_union", "farmers_association",
+                       "veterans_association", "youth_union", "commune_staff"]
+Outcome = Literal["surveyed", "not_home", "refused", "moved", "deceased", "follow_up"]
+Village = Annotated[str, Field(min_length=1, max_length=200)]
+ReviewRound = Annotated[str, Field(min_length=1, max_length=40, examples=["2025"])]
+
+
+class CadreCreate(_In):
+    """`POST /v1/cadres` body: a cadre of one commune."""
+
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    name: Name
+    organisation: Organisation
+    young_cadre: bool = Field(default=False, description="a young cadre sent to the grassroots")
+    phone: Phone | None = Field(default=None, description="private: only officers see it")
+
+
+class _CadreFields(BaseModel):
+    cadre_id: str
+    province_code: str
+    commune_code: str
+    name: str
+    organisation: Organisation
+    young_cadre: bool
+    created_at: datetime | None = None
+
+
+class CadreRead(_CadreFields):
+    """A cadre as officers (the registry's writers) see it: with the phone."""
+
+    access: Literal["full"] = Field(default="full", description="which view this is")
+    phone: str | None = None
+
+
+class CadreReadMasked(_CadreFields):
+    """A cadre as readers (commune chair, supervisor, auditor) see it: no phone."""
+
+    access: Literal["masked"] = Field(default="masked", description="which view this is")
+
+
+CadreView = Annotated[CadreRead | CadreReadMasked, Field(discriminator="access")]
+
+
+class AssignmentCreate(_In):
+    """`POST /v1/assignments` body: a cadre in charge of villages of its commune, from a date
+    (to a date, or open-ended)."""
+
+    cadre_id: str = Field(min_length=1, max_length=64)
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    villages: list[Village] = Field(min_length=1, max_length=100)
+    valid_from: date
+    valid_to: date | None = Field(default=None, description="inclusive; none: until ended")
+
+
+class AssignmentEnd(_In):
+    """`POST /v1/assignments/{id}/end` body: the last day (kept; the assignment is never
+    deleted)."""
+
+    valid_to: date
+    reason: Reason
+
+
+class AssignmentRead(BaseModel):
+    """An assignment, current or past."""
+
+    assignment_id: str
+    cadre_id: str
+    province_code: str
+    commune_code: str
+    villages: list[str]
+    valid_from: date
+    valid_to: date | None = None
+    end_reason: str | None = None
+    created_by: str | None = None
+    ended_by: str | None = None
+    created_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class VisitCreate(_In):
+    """`POST /v1/households/{id}/visits` body."""
+
+    cadre_id: str = Field(min_length=1, max_length=64)
+    visited_on: date = Field(description="not in the future")
+    outcome: Outcome
+    note: str | None = Field(default=None, max_length=4000)
+    next_visit_due: date | None = Field(default=None, description=(
+        "when to come back (after visited_on); required for follow_up"))
+    review_round: ReviewRound | None = Field(default=None, description=(
+        "the review round the visit belongs to (coverage counts visits by round)"))
+
+
+class VisitRead(BaseModel):
+    """A recorded visit (immutable)."""
+
+    visit_id: str
+    household_id: str
+    cadre_id: str
+    cadre_name: str
+    organisation: Organisation
+    village: str
+    visited_on: date
+    outcome: Outcome
+    note: str | None = None
+    next_visit_due: date | None = None
+    review_round: str | None = None
+    recorded_by: str | None = None
+    recorded_at: datetime | None = None
+    event_id: str | None = Field(default=None, description="the event this request produced")
+
+
+class VillageCoverage(BaseModel):
+    """One village's door-to-door progress in a review round."""
+
+    village: str
+    households: int = Field(description="active households")
+    visited: int = Field(description="households with at least one visit this round")
+    surveyed: int = Field(description="households with a `surveyed` visit or a survey this round")
+    not_reached: int = Field(description=(
+        "households whose visits this round are all not_home/refused, at least N of them"))
+    overdue_follow_ups: int = Field(description=(
+        "households whose latest visit this round is a follow_up due before today"))
+
+
+class CadreCoverage(BaseModel):
+    """One cadre's visits in the round."""
+
+    cadre_id: str
+    name: str
+    organisation: Organisation
+    visits: int
+    households: int
+    surveyed: int
+    follow_ups: int
+
+
+class UnvisitedHousehold(BaseModel):
+    """An active household nobody has visited this round."""
+
+    household_id: str
+    village: str
+    head_name: str
+
+
+class Coverage(BaseModel):
+    """A commune's door-to-door coverage in a review round; `unvisited` is paged (pass
+    `next_cursor` as `cursor`)."""
+
+    commune_code: str
+    review_round: str
+    not_reached_attempts: int = Field(description="N: attempts after which a household counts "
+                                                   "as not reached (REGISTRY_COVERAGE_ATTEMPTS)")
+    as_of: date
+    villages: list[VillageCoverage]
+    cadres: list[CadreCoverage]
+    unvisited: list[UnvisitedHousehold]
+    next_cursor: str | None = None

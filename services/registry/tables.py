@@ -1,9 +1,10 @@
-"""Registry tables: admin units, households, members, surveys, versions (history), import jobs."""
+"""Registry tables: admin units, households, members, surveys, versions (history), import jobs,
+cadres, their assignments and the visit log."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import new_metadata, platform_tables
@@ -106,6 +107,8 @@ survey = sa.Table(
     sa.Column("recorded_by", sa.Text),
     sa.Column("import_hash", sa.Text),
     _now(),
+    # The visit at which it was taken (optional; a visit of the same household).
+    sa.Column("visit_id", _ID, sa.ForeignKey("visit.id")),
     sa.CheckConstraint("income_per_capita_vnd >= 0", name="income"),
 )
 
@@ -193,4 +196,81 @@ dci_callback_attempt = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("delivered", sa.Boolean, nullable=False),
     sa.Column("at", _TS, nullable=False, server_default=sa.func.now()),
+)
+
+
+shock = sa.Table(
+    # A declared disaster shock (append-only: a correction is a new declaration).
+    "shock", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("occurred_on", sa.Date, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("areas", JSONB, nullable=False),
+    sa.Column("province_codes", ARRAY(sa.Text), nullable=False),
+    sa.Column("commune_codes", ARRAY(sa.Text), nullable=False),
+    sa.Column("review_due_on", sa.Date, nullable=False),
+    sa.Column("declared_by", sa.Text, nullable=False),
+    sa.Column("event_id", _ID, nullable=False),
+    _now("declared_at"),
+    sa.Index("ix_shock_communes", "commune_codes", postgresql_using="gin"),
+)
+
+cadre = sa.Table(
+    # A Party member, young cadre or mass-organisation officer in charge of villages of a commune.
+    "cadre", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    sa.Column("province_code", sa.Text, nullable=False),
+    sa.Column("commune_code", sa.Text, nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("organisation", sa.Text, nullable=False),
+    sa.Column("young_cadre", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("phone", sa.Text),
+    sa.Column("created_by", sa.Text),
+    _now(),
+    sa.CheckConstraint("organisation in ('party_cell', 'womens_union', 'farmers_association', "
+                       "'veterans_association', 'youth_union', 'commune_staff')",
+                       name="organisation"),
+)
+
+assignment = sa.Table(
+    # A cadre in charge of villages from one date to another; ending one sets valid_to (kept).
+    "assignment", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("cadre_id", _ID, sa.ForeignKey("cadre.id"), nullable=False, index=True),
+    sa.Column("province_code", sa.Text, nullable=False),
+    sa.Column("commune_code", sa.Text, nullable=False, index=True),
+    sa.Column("villages", JSONB, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=False),
+    sa.Column("valid_to", sa.Date),
+    sa.Column("end_reason", sa.Text),
+    sa.Column("created_by", sa.Text),
+    sa.Column("ended_by", sa.Text),
+    _now(),
+    sa.Column("ended_at", _TS),
+    sa.CheckConstraint("valid_to is null or valid_to >= valid_from", name="period"),
+)
+
+visit = sa.Table(
+    # Immutable: one knock on a household's door by a cadre, and what came of it.
+    "visit", meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("household_id", _ID, sa.ForeignKey("household.id"), nullable=False, index=True),
+    sa.Column("cadre_id", _ID, sa.ForeignKey("cadre.id"), nullable=False, index=True),
+    sa.Column("commune_code", sa.Text, nullable=False),
+    sa.Column("village", sa.Text, nullable=False),
+    sa.Column("visited_on", sa.Date, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("next_visit_due", sa.Date),
+    sa.Column("review_round", sa.Text),
+    sa.Column("recorded_by", sa.Text),
+    _now(),
+    sa.CheckConstraint("outcome in ('surveyed', 'not_home', 'refused', 'moved', 'deceased', "
+                       "'follow_up')", name="outcome"),
+    sa.Index("ix_visit_commune_round", "commune_code", "review_round"),
 )

@@ -1,6 +1,7 @@
 """Supervision settings (env prefix SUPERVISION_)."""
 
 from datetime import date
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -39,6 +40,9 @@ class Settings(ServiceSettings):
     # Key of the keyed hash behind the public posting references (HGD-XXXX-XXXX); changing it
     # changes the references of postings made afterwards.
     reference_key: str = "everydoor-dev-reference-key"
+    # Names of provinces and communes (code,level,name,parent_code,area_type — the registry's
+    # admin-unit file; a read-only copy is vendored, point this at the official one).
+    admin_units_file: Path = Path(__file__).resolve().parent / "data" / "admin_units.csv"
     # Reverse proxies in front of the service whose X-Forwarded-For hops are trusted: the client
     # is the hop the outermost of them added (counted from the right; the left-most entries are
     # whatever the client sent). 0: the connection's own address.

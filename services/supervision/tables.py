@@ -44,8 +44,9 @@ household_area = sa.Table(
     # Where each household lives (registry and eligibility events): scopes its timeline.
     "household_area", meta,
     sa.Column("household_id", sa.Text, primary_key=True),
-    sa.Column("province_code", sa.Text, nullable=False),
-    sa.Column("commune_code", sa.Text, nullable=False),
+    # Indexed: the dashboard reaches a commune's (province's) timeline entries through them.
+    sa.Column("province_code", sa.Text, nullable=False, index=True),
+    sa.Column("commune_code", sa.Text, nullable=False, index=True),
     sa.Column("village", sa.Text),
 )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from services.registry import events as registry
+from shared.envelope import Envelope
 from tests.eligibility.conftest import INDICATORS_2022, Stack, admin
 from tests.support.kafka import produce_event
 from tests.support.wait import eventually
@@ -146,3 +149,20 @@ async def test_just_escaped_ends_36_months_after_escaping(stack: Stack):
     escaped = (await stack.programs(h.id))["VBSP-ESCAPED-LOAN"]
     assert escaped["eligible"] is False
     assert f"'just escaped' ended on {done['just_escaped_until']}" in escaped["reason"]
+
+
+async def test_a_visit_decides_nothing_and_does_not_hold_up_the_next_event(stack: Stack):
+    h = stack.household()
+    await h.register()
+    visit = registry.HouseholdVisitedV1(
+        household_id=h.id, version=h.version, household=h.snapshot(), visit=registry.VisitV1(
+            visit_id=str(uuid.uuid4()), cadre_id=str(uuid.uuid4()), cadre_name="Lò Thị Mai",
+            organisation="womens_union", visited_on=date(2026, 3, 9), outcome="follow_up",
+            next_visit_due=date(2026, 3, 20)))
+    await produce_event(stack.bootstrap, registry.TOPIC, Envelope(
+        type=registry.HOUSEHOLD_VISITED, source=registry.SOURCE, subject=h.id,
+        data=visit.model_dump(mode="json")))
+    survey = await h.survey(income=1_000_000)
+    decided = await stack.classification(h.id)
+    assert decided["explanation"]["trigger_event_id"] == survey.id
+    assert len(await history(stack, h.id)) == 1

@@ -251,3 +251,64 @@ async def test_a_malformed_envelope_is_answered_err_with_the_spec_code(g2p, chan
     ack = r.json()["message"]
     assert ack["ack_status"] == "ERR" and ack["error"]["code"] == code
     assert protocol.schema_errors(r.json(), protocol.ACK_SCHEMA_REF) == []
+
+
+async def test_an_operator_retries_a_refused_transaction_and_the_bank_pays_once(g2p, stack):
+    """The bank refuses a transaction (ERR); it is listed for operators, retried by one with a
+    reason (audited), and the instruction is settled exactly once."""
+    commune = new_commune()
+    app_id = await support(stack, commune, G2P_PROGRAMME, "Giống lợn #refuse-once", 12_000_000)
+    app = await stack.instruction_status(app_id, commune, "sent")
+    iid = app["instruction"]["instruction_id"]
+    admin, auditor = auth("national_admin", "VN", sub="ops-1"), auth("auditor", "VN")
+    async with httpx.AsyncClient(base_url=g2p.gateway.url, timeout=20) as gw, \
+            httpx.AsyncClient(base_url=g2p.bank.url, timeout=20) as bank:
+
+        async def refused() -> dict | None:
+            r = await gw.get("/v1/ops/g2p/transactions", headers=auditor)
+            assert r.status_code == 200, r.text
+            return next((t for t in r.json() if iid in
+                         [i["reference_id"] for i in t["instructions"]]), None)
+
+        txn = await eventually(refused, timeout=30, message="the refused transaction listed")
+        assert txn["state"] == "refused"
+        assert "err.request.forbidden" in txn["error"]
+        assert (await bank.get(f"/sandbox/items/{iid}")).status_code == 404  # nothing taken
+        retry = f"/v1/ops/g2p/transactions/{txn['transaction_id']}/retry"
+        assert (await gw.post(retry)).status_code == 401
+        assert (await gw.post(retry, headers=admin)).status_code == 422  # no reason
+        r = await gw.post(retry, params={"reason": "the programme account is funded now"},
+                          headers=auditor)
+        assert r.status_code == 403
+        r = await gw.post(retry, params={"reason": "the programme account is funded now"},
+                          headers=admin)
+        assert r.status_code == 200, r.text
+        done = r.json()
+        assert iid in done["references"] and done["retried_as"] != txn["transaction_id"]
+        assert done["message_id"] != txn["message_id"]
+
+        settled = await stack.instruction_status(app_id, commune, "settled")
+        assert [s["status"] for s in settled["instruction"]["history"]] == [
+            "approved", "sent", "accepted", "settled"]
+        # a second retry of the same transaction is refused: it was retried already
+        again = await gw.post(retry, params={"reason": "clicked twice by mistake"},
+                              headers=admin)
+        assert again.status_code == 409, again.text
+        paid = (await bank.get(f"/sandbox/items/{iid}")).json()
+        assert paid["status"] == "succ" and paid["settlements"] == 1
+        assert paid["transaction_id"] == done["retried_as"]
+
+        audit = (await gw.get("/v1/ops/audit", headers=auditor)).json()
+        mine = [a for a in audit if a["target"] == f"transaction {txn['transaction_id']}"]
+        assert [(a["actor"], a["action"], "refused" in a["outcome"]) for a in mine] == [
+            ("ops-1", "g2p.transaction.retry", True),
+            ("ops-1", "g2p.transaction.retry", False)]
+        assert mine[1]["reason"] == "the programme account is funded now"
+        r = await gw.get("/v1/ops/g2p/transactions", params={"state": "retried"},
+                         headers=auditor)
+        assert txn["transaction_id"] in [t["transaction_id"] for t in r.json()]
+    officer = auth("commune_officer", commune)
+    r = await stack.client.get(f"/v1/reconciliation?commune_code={commune}", headers=officer)
+    by_status = {s["status"]: s for s in r.json()["by_status"]}
+    assert by_status["settled"]["settled_amount_vnd"] == 12_000_000
+    assert r.json()["mismatches"] == []

@@ -25,6 +25,7 @@ def compose() -> dict[str, Any]:
                              "SUPERVISION_RATE_LIMIT_KEY": TEST_SECRET + "-rate",
                              "SUPERVISION_REFERENCE_KEY": TEST_SECRET + "-reference",
                              "DISBURSEMENT_ALLOW_SANDBOX_PARTNER_KEY": "true",
+                             "G2P_GATEWAY_ALLOW_SANDBOX_KEYS": "true",
                              **KAFKA_PASSWORDS, **DB_PASSWORDS})
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)

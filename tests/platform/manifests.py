@@ -13,7 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-K8S = ROOT / "deploy" / "k8s"
+K8S = ROOT / "deploy" / "k8s" / "base"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init-databases.sh"
 # Any value of 32+ characters, for the compose file's required keys.
 TEST_SECRET = "platform-test-secret-" + "x" * 24
@@ -26,7 +26,8 @@ DB_PASSWORDS = {f"{name}_DB_PASSWORD": f"db-{name.lower()}-{TEST_SECRET}"
 DB_PASSWORDS["POSTGRES_PASSWORD"] = DB_PASSWORDS.pop("POSTGRES_DB_PASSWORD")
 # Each Kafka principal's password: compose requires every one (docker-compose.yml header).
 KAFKA_PASSWORDS = {f"{name}_KAFKA_PASSWORD": f"kafka-{name.lower()}-{TEST_SECRET}"
-                   for name in ("REGISTRY", "ELIGIBILITY", "DISBURSEMENT", "SUPERVISION", "VBSP")}
+                   for name in ("REGISTRY", "ELIGIBILITY", "DISBURSEMENT", "SUPERVISION", "VBSP",
+                                "G2P_GATEWAY")}
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -68,7 +69,7 @@ def created_databases(sql: str) -> set[str]:
 
 
 def k8s_documents() -> list[tuple[Path, dict[str, Any]]]:
-    """Every object of every manifest under deploy/k8s (kustomization aside)."""
+    """Every object of every manifest of the base, deploy/k8s/base (kustomization aside)."""
     out = []
     for path in sorted(K8S.glob("*.yaml")):
         if path.name != "kustomization.yaml":

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from services.bank_partner.config import PartnerConfig
-from services.cli import DATABASES, topics
+from services.cli import DATABASES, G2P_BANK_PORT, G2P_GATEWAY_PORT, G2P_PARTNER, g2p_topics, topics
 from services.disbursement import events as disbursement_events
 from shared.auth import UrlKeySet, trusted_keys
 from shared.processes import SERVICES
@@ -61,7 +61,7 @@ def in_container(monkeypatch: pytest.MonkeyPatch):
 
 def test_compose_file_has_the_infrastructure_the_platform_needs(compose):
     services = compose["services"]
-    for name in (*INFRA, *SERVICES, "bank-partner"):
+    for name in (*INFRA, *SERVICES, "bank-partner", "g2p-gateway", "g2p-bank"):
         assert name in services, f"{name} missing from docker-compose.yml"
     assert services["kafka"]["image"].startswith("apache/kafka:")
     kafka_env = env_of(services["kafka"])
@@ -168,9 +168,10 @@ def test_kafka_init_creates_every_topic_the_code_uses(compose):
     env = env_of(init)
     created = env["TOPICS"].split()
     assert len(created) == len(set(created))
-    assert set(created) == set(topics()), (
-        f"kafka-init TOPICS must be services.cli.topics(): missing "
-        f"{sorted(set(topics()) - set(created))}, unknown {sorted(set(created) - set(topics()))}")
+    used = set(topics()) | set(g2p_topics())
+    assert set(created) == used, (
+        f"kafka-init TOPICS must be services.cli.topics() and g2p_topics(): missing "
+        f"{sorted(used - set(created))}, unknown {sorted(set(created) - used)}")
     assert all(t + ".dlq" in created for t in created if not t.endswith(".dlq"))
     assert env["PARTITIONS"] == "6"
     script = " ".join(init["command"]).replace("$$", "$")  # compose's escape of a literal $
@@ -235,9 +236,65 @@ def test_the_compose_file_refuses_to_run_without_each_secret_key_or_the_provider
 
 
 def test_the_reference_partner_is_a_sandbox_profile(compose):
-    partner = compose["services"]["bank-partner"]
-    assert partner.get("profiles") == ["sandbox"], "production `up` must not start a fake bank"
-    assert env_of(partner)["BANK_PARTNER_SANDBOX"] == "true"
+    for name in ("bank-partner", "g2p-bank"):
+        partner = compose["services"][name]
+        assert partner.get("profiles") == ["sandbox"], "production `up` must not start a fake bank"
+        assert env_of(partner)["BANK_PARTNER_SANDBOX"] == "true"
+    assert "profiles" not in compose["services"]["g2p-gateway"], "the gateway is production code"
+
+
+def test_the_g2p_gateway_speaks_for_its_partner_with_its_own_principal(compose, in_container):
+    """kind g2p-connect in compose: disbursement sends to the partner, the gateway (same image,
+    settings as its container reads them) reads its topics as its own principal over TLS, keeps
+    its state on a volume and calls the sandbox bank, which listens where the gateway calls."""
+    svc = compose["services"]["g2p-gateway"]
+    assert svc["command"] == ["python", "-m", "services.g2p_gateway"]
+    assert svc["image"] == compose["services"]["disbursement"]["image"]
+    assert (G2P_GATEWAY_PORT, G2P_GATEWAY_PORT) in ports(svc)
+    assert f"127.0.0.1:{G2P_GATEWAY_PORT}/ready" in healthcheck_text(svc)
+    assert svc["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    assert "postgres" not in svc["depends_on"], "it has no database"
+    env = in_container(svc)
+    settings = importlib.import_module("services.g2p_gateway.config").Settings()
+    assert settings.partner == G2P_PARTNER
+    assert (settings.host, settings.port) == ("0.0.0.0", G2P_GATEWAY_PORT)
+    assert settings.platform.kafka_bootstrap_servers == "kafka:9092"
+    assert settings.platform.everydoor_dev_mode is False
+    assert settings.platform.kafka_security_protocol == "SASL_SSL"
+    assert settings.platform.kafka_sasl_username == f"g2p-gateway-{G2P_PARTNER}"
+    assert settings.platform.kafka_sasl_password is not None
+    assert settings.platform.kafka_sasl_password.get_secret_value() == KAFKA_PASSWORDS[
+        "G2P_GATEWAY_KAFKA_PASSWORD"]
+    assert str(settings.platform.kafka_ssl_cafile) == CA_FILE
+    assert volumes(svc)["/etc/everydoor/kafka-ca"] == "kafka-ca"
+    assert settings.state_file is not None
+    assert any(str(settings.state_file).startswith(target) for target in volumes(svc)), (
+        "the gateway's state file must live on a volume")
+    assert env["OTEL_SERVICE_NAME"] == "g2p-gateway"
+    # the bank calls back the gateway's service name; the gateway calls the bank's
+    assert urlsplit(settings.callback_url).hostname == "g2p-gateway"
+    bank_url = urlsplit(settings.partner_url)
+    assert bank_url.hostname in compose["services"]
+    bank = env_of(compose["services"][bank_url.hostname])
+    assert bank["BANK_PARTNER_KIND"] == "g2p-connect"
+    assert bank["BANK_PARTNER_NAME"] == settings.partner
+    assert (bank["BANK_PARTNER_G2P_HOST"], int(bank["BANK_PARTNER_G2P_PORT"])) == (
+        "0.0.0.0", bank_url.port) == ("0.0.0.0", G2P_BANK_PORT)
+    created = set(env_of(compose["services"]["kafka-init"])["TOPICS"].split())
+    assert {disbursement_events.instructions_topic(settings.partner),
+            disbursement_events.status_topic(settings.partner)} <= created
+    in_container(compose["services"]["disbursement"])
+    disbursement = importlib.import_module("services.disbursement.config").Settings()
+    assert settings.partner in disbursement.partners, "disbursement must send to this partner"
+
+
+def test_the_g2p_gateway_refuses_the_sandbox_keys_unless_told(compose, in_container):
+    """Outside the sandbox, `up` without the gateway's own keys does not start a gateway that
+    signs with the public sandbox key."""
+    env = dict(env_of(compose["services"]["g2p-gateway"]), G2P_GATEWAY_ALLOW_SANDBOX_KEYS="false")
+    in_container({"environment": env})
+    with pytest.raises(ValueError, match="sandbox keys"):
+        importlib.import_module("services.g2p_gateway.config").Settings()
 
 
 def granted(script: str) -> dict[str, list[tuple[set[str], str, str, bool]]]:
@@ -266,7 +323,8 @@ def test_kafka_init_gives_each_principal_what_its_code_uses_and_the_bank_only_it
     init = compose["services"]["kafka-init"]
     script = " ".join(init["command"]).replace("$$", "$")
     acls = granted(script)
-    assert set(acls) == {*SERVICES, "bank-vbsp"}
+    gateway = f"g2p-gateway-{G2P_PARTNER}"
+    assert set(acls) == {*SERVICES, "bank-vbsp", gateway}
     created_users = set(re.findall(r"(?m)^user (\S+) ", script))
     assert created_users == set(acls), "one SCRAM principal per service and per bank"
     for name in SERVICES:
@@ -297,6 +355,16 @@ def test_kafka_init_gives_each_principal_what_its_code_uses_and_the_bank_only_it
     assert not allows(bank, "Read", "topic", "disbursement.instructions.other")
     assert not allows(bank, "Read", "group", "disbursement.bank-status")
     assert not any(prefixed for _, kind, _, prefixed in bank if kind == "topic")
+    # The G2P Connect gateway: exactly its bank's rights.
+    g2p = acls[gateway]
+    own_in = disbursement_events.instructions_topic(G2P_PARTNER)
+    own_out = disbursement_events.status_topic(G2P_PARTNER)
+    assert allows(g2p, "Read", "topic", own_in) and allows(g2p, "Write", "topic", own_out)
+    assert allows(g2p, "Read", "group", f"g2p-gateway.{G2P_PARTNER}")
+    for topic in topics() + g2p_topics():
+        assert allows(g2p, "Read", "topic", topic) == (topic == own_in), topic
+        assert allows(g2p, "Write", "topic", topic) == (topic == own_out), topic
+    assert not any(prefixed for _, kind, _, prefixed in g2p if kind == "topic")
 
 
 def test_kafka_certificates_are_made_once_and_only_the_ca_reaches_the_clients(compose):
@@ -306,7 +374,7 @@ def test_kafka_certificates_are_made_once_and_only_the_ca_reaches_the_clients(co
     assert "keytool -genkeypair" in script and "SAN=DNS:kafka,DNS:localhost" in script
     assert 'rm "$S/ca.p12"' in script, "the CA's private key must not stay on a volume"
     assert "kafka certificates exist" in script, "a restart keeps the certificates"
-    for name in (*SERVICES, "bank-partner"):
+    for name in (*SERVICES, "bank-partner", "g2p-gateway"):
         mounts = volumes(services[name])
         assert "kafka-secrets" not in mounts.values(), f"{name} must not see the broker's keys"
         assert mounts["/etc/everydoor/kafka-ca"] == "kafka-ca"

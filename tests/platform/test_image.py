@@ -7,9 +7,12 @@ import importlib
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,8 +24,10 @@ from shared.settings import PlatformSettings
 from tests.platform.manifests import K8S, ROOT, k8s_documents
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-PROCESSES = [f"services.{name}" for name in SERVICES] + ["services.bank_partner"]
-SANDBOX = K8S / "sandbox"
+PROCESSES = [f"services.{name}" for name in SERVICES] + ["services.bank_partner",
+                                                        "services.g2p_gateway"]
+SANDBOX = K8S.parent / "sandbox"
+SANDBOX_FILES = ("bank-partner.yaml", "g2p-bank.yaml")
 
 
 def runnable(module: str) -> bool:
@@ -48,6 +53,10 @@ def test_the_image_runs_as_a_non_root_user_and_ships_the_code():
     assert {"shared", "services", "pyproject.toml"} <= copied
     dockerignore = (ROOT / ".dockerignore").read_text().split()
     assert {"!shared/", "!services/", "!pyproject.toml"} <= set(dockerignore)
+    # Whatever the image copies is in the build context (`COPY docs/schemas` failed without it).
+    for line in instruction("COPY"):
+        source = line.split()[0]
+        assert f"!{source.rstrip('/')}/" in dockerignore or f"!{source}" in dockerignore, source
     cmd = re.findall(r'"([^"]+)"', instruction("CMD")[-1])
     assert cmd[:2] == ["python", "-m"] and runnable(cmd[2])
 
@@ -84,6 +93,12 @@ def test_the_runtime_dependencies_are_enough_to_build_every_service(tmp_path):
                                           everydoor_dev_mode=False))
             assert create_app(main.spec(settings)).openapi()["paths"]
         importlib.import_module("services.bank_partner.__main__")
+        gateway = importlib.import_module("services.g2p_gateway.__main__")
+        g2p = importlib.import_module("services.g2p_gateway.config").Settings(
+            allow_sandbox_keys=True,
+            platform=PlatformSettings(everydoor_jwks_url="https://idp.example/certs",
+                                      everydoor_dev_mode=False))
+        assert gateway.create_app(g2p).openapi()["paths"]
         importlib.import_module("services.cli")
         print("ok")
     """)
@@ -101,13 +116,83 @@ def test_k8s_kustomization_lists_every_manifest():
     listed = set(kustomization["resources"])
     present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == present
+    # The overlay is outside the base's folder: kustomize refuses a cycle otherwise.
+    assert yaml.safe_load((K8S.parent / "kustomization.yaml").read_text())["resources"] == [
+        "base"]
     sandbox = yaml.safe_load((SANDBOX / "kustomization.yaml").read_text())
-    assert set(sandbox["resources"]) == {"../", "bank-partner.yaml"}
+    assert set(sandbox["resources"]) == {"../base", *SANDBOX_FILES}
+
+
+def sandbox_documents() -> list[tuple[Path, dict[str, Any]]]:
+    """The objects the sandbox overlay adds to the base."""
+    return [(SANDBOX / name, doc) for name in SANDBOX_FILES
+            for doc in yaml.safe_load_all((SANDBOX / name).read_text()) if doc]
+
+
+def kustomize(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """`kubectl kustomize folder` (skips when kubectl is not installed): (kind, name) → object."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    result = subprocess.run([binary, "kustomize", str(folder)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout)
+            if d}
+
+
+def test_k8s_base_and_sandbox_build_with_kustomize_and_the_sandbox_adds_both_banks():
+    base = kustomize(K8S.parent)
+    sandbox = kustomize(SANDBOX)
+    for kind in ("Deployment", "Service"):
+        assert (kind, "g2p-gateway") in base
+        assert (kind, "g2p-bank") not in base and (kind, "g2p-bank") in sandbox
+    assert ("Deployment", "bank-partner") in set(sandbox) - set(base)
+    assert all(d["metadata"]["namespace"] == "everydoor" for d in sandbox.values()
+               if d["kind"] != "Namespace")
+    # The sandbox gateway calls the sandbox bank with the sandbox keys; the base has neither.
+    base_gw = base[("ConfigMap", "everydoor-g2p-gateway")]["data"]
+    sandbox_gw = sandbox[("ConfigMap", "everydoor-g2p-gateway")]["data"]
+    assert "CHANGE_ME" in base_gw["G2P_GATEWAY_PARTNER_URL"]
+    assert "G2P_GATEWAY_ALLOW_SANDBOX_KEYS" not in base_gw
+    assert base_gw["G2P_GATEWAY_SIGNING_KEY_FILE"].startswith("/etc/everydoor/g2p-gateway-keys/")
+    assert sandbox_gw["G2P_GATEWAY_PARTNER_URL"] == "http://g2p-bank:8007"
+    assert sandbox_gw["G2P_GATEWAY_ALLOW_SANDBOX_KEYS"] == "true"
+    assert "G2P_GATEWAY_SIGNING_KEY_FILE" not in sandbox_gw
+
+
+def test_k8s_a_g2p_connect_partner_is_a_partner_with_its_gateway(monkeypatch):
+    """The gateway's settings, as its container reads them, name a partner disbursement sends
+    to, whose statuses disbursement verifies with the gateway's key; one replica (its state is
+    one file on a persistent volume)."""
+    objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in k8s_documents()}
+    config = objects[("ConfigMap", "everydoor-config")]["data"]
+    gateway = objects[("Deployment", "g2p-gateway")]
+    container = gateway["spec"]["template"]["spec"]["containers"][0]
+    env = {**config, **objects[("ConfigMap", "everydoor-g2p-gateway")]["data"],
+           **objects[("Secret", "everydoor-kafka-g2p-gateway-g2pbank")]["stringData"],
+           **{e["name"]: e["value"] for e in container["env"]}}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("G2P_GATEWAY_ALLOW_SANDBOX_KEYS", "true")  # the key files are mounted
+    settings = importlib.import_module("services.g2p_gateway.config").Settings()
+    assert (settings.host, settings.port) == ("0.0.0.0", 8006)
+    assert settings.partner in json.loads(config["DISBURSEMENT_PARTNERS"])
+    assert json.loads(config["DISBURSEMENT_PARTNER_KEYS"])[settings.partner].startswith(
+        "/etc/everydoor/partner-keys/")
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert str(settings.signing_key_file.parent) in mounts
+    assert settings.state_file is not None and str(settings.state_file.parent) in mounts
+    assert gateway["spec"]["replicas"] == 1 and gateway["spec"]["strategy"]["type"] == "Recreate"
+    claim = next(v for v in gateway["spec"]["template"]["spec"]["volumes"]
+                 if v["name"] == "state")["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in objects
 
 
 def test_k8s_production_base_has_no_fake_bank_and_the_sandbox_overlay_adds_it():
     base = {(doc["kind"], doc["metadata"]["name"]) for _, doc in k8s_documents()}
     assert ("Deployment", "bank-partner") not in base
+    assert ("Deployment", "g2p-bank") not in base
     partner = next(yaml.safe_load_all((SANDBOX / "bank-partner.yaml").read_text()))
     env = {e["name"]: e.get("value") for e in
            partner["spec"]["template"]["spec"]["containers"][0]["env"]}
@@ -123,9 +208,7 @@ def test_k8s_production_base_has_no_fake_bank_and_the_sandbox_overlay_adds_it():
 
 
 def test_k8s_deployments_run_existing_modules_with_probes_and_config():
-    partner = SANDBOX / "bank-partner.yaml"
-    docs = k8s_documents() + [(partner, doc) for doc in yaml.safe_load_all(partner.read_text())
-                              if doc]
+    docs = k8s_documents() + sandbox_documents()
     by_kind: dict[str, dict[str, dict]] = {}
     for _, doc in docs:
         by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
@@ -191,17 +274,15 @@ def test_k8s_config_is_production_mode_with_replicas_and_the_placeholder_provide
 
 
 
-@pytest.mark.parametrize("name", [*SERVICES, "bank-partner"])
+@pytest.mark.parametrize("name", [*SERVICES, "bank-partner", "g2p-gateway"])
 def test_k8s_each_process_is_its_own_kafka_principal_over_tls(name):
-    partner = SANDBOX / "bank-partner.yaml"
-    docs = k8s_documents() + [(partner, doc) for doc in yaml.safe_load_all(partner.read_text())
-                              if doc]
+    docs = k8s_documents() + sandbox_documents()
     objects = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in docs}
     config = objects[("ConfigMap", "everydoor-config")]["data"]
     assert (config["KAFKA_SECURITY_PROTOCOL"], config["KAFKA_SASL_MECHANISM"]) == (
         "SASL_SSL", "SCRAM-SHA-512")
     assert "KAFKA_ALLOW_PLAINTEXT" not in config
-    principal = "bank-vbsp" if name == "bank-partner" else name
+    principal = {"bank-partner": "bank-vbsp", "g2p-gateway": "g2p-gateway-g2pbank"}.get(name, name)
     pod = objects[("Deployment", name)]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     refs = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]

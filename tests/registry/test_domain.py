@@ -113,3 +113,30 @@ def test_the_snapshot_satisfies_the_published_contract():
     assert snap.head_name == "Lò Văn A" and [m.member_id for m in snap.members] == ["m1"]
     assert snap.verification_requested and snap.verification_complaint_ids == ["C1"]
     assert snap.location.commune_code == "01001" and snap.location.village == "Thôn Một"
+
+
+def test_a_visit_is_not_in_the_future_and_a_follow_up_says_when_to_come_back():
+    ok = domain.visit_violations(visited_on=TODAY, outcome="follow_up",
+                                 next_visit_due=date(2025, 12, 1), today=TODAY)
+    assert ok == []
+    bad = domain.visit_violations(visited_on=date(2025, 11, 25), outcome="follow_up",
+                                  next_visit_due=None, today=TODAY)
+    assert [v.field for v in bad] == ["visited_on", "next_visit_due"]
+    before = domain.visit_violations(visited_on=TODAY, outcome="not_home",
+                                     next_visit_due=TODAY, today=TODAY)
+    assert [v.field for v in before] == ["next_visit_due"]
+
+
+def test_a_cadre_holds_a_village_at_most_once_on_any_day():
+    jan_may = domain.Period(date(2025, 1, 1), date(2025, 5, 31))
+    existing = [("a1", jan_may, ["Thôn 1", "Thôn 2"])]
+    june_on = domain.Period(date(2025, 6, 1), None)
+    may_on = domain.Period(date(2025, 5, 31), None)
+    assert domain.overlapping_villages(villages=["Thôn 1"], period=june_on,
+                                       existing=existing) == {}
+    assert domain.overlapping_villages(villages=["Thôn 2", "Thôn 3"], period=may_on,
+                                       existing=existing) == {"Thôn 2": "a1"}
+    assert domain.overlapping_villages(villages=["Thôn 3"], period=may_on,
+                                       existing=existing) == {}
+    assert [v.field for v in domain.villages_violations(["Thôn 1", "Thôn 1"])] == ["villages.1"]
+    assert domain.period_violations(domain.Period(date(2025, 2, 1), date(2025, 1, 1)))

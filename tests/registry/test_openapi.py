@@ -14,5 +14,7 @@ async def test_openapi_documents_the_import_layouts_and_every_route(registry):
                  "/v1/households/{household_id}/history", "/v1/households/{household_id}/members",
                  "/v1/households/{household_id}/members/{member_id}",
                  "/v1/households/{household_id}/surveys", "/v1/households/{household_id}/archive",
-                 "/v1/imports/{import_id}", "/v1/imports/{import_id}/errors", "/v1/admin-units"):
+                 "/v1/imports/{import_id}", "/v1/imports/{import_id}/errors", "/v1/admin-units",
+                 "/v1/households/{household_id}/visits", "/v1/cadres", "/v1/cadres/{cadre_id}",
+                 "/v1/assignments", "/v1/assignments/{assignment_id}/end", "/v1/coverage"):
         assert path in doc["paths"], path

@@ -138,6 +138,24 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
             "application_id": "a-2", "household_id": household,
             "programme_code": "HOUSING-SUPPORT", "amount_vnd": 40_000_000,
             "status": "rejected", "reason": "not eligible"}),
+        (reg.TOPIC, reg.SOURCE, reg.HOUSEHOLD_VISITED, {
+            "household_id": household, "version": 8, "household": snap, "visit": {
+                "visit_id": "v-1", "cadre_id": "c-9", "cadre_name": "Lò Thị Mai",
+                "organisation": "womens_union", "visited_on": "2026-09-10",
+                "outcome": "follow_up", "next_visit_due": "2026-10-01"}}),
+        (reg.TOPIC, reg.SOURCE, reg.SHOCK_DECLARED, {
+            "shock_id": "sh-1", "type": "flood", "occurred_on": "2026-10-12",
+            "severity": "severe", "title": "Lũ quét", "review_due_on": "2026-11-12",
+            "declared_at": t0.isoformat(), "actor": "province_officer:minh",
+            "areas": [{"province_code": snap["location"]["province_code"],
+                       "commune_code": commune, "villages": []}]}),
+        (elig.TOPIC, elig.SOURCE, elig.REVIEW_OPENED, {
+            "review_id": "r-1", "household_id": household, "shock_id": "sh-1",
+            "shock_type": "flood", "shock_title": "Lũ quét", "occurred_on": "2026-10-12",
+            "due_on": "2026-11-12", "opened_at": t0.isoformat()}),
+        (elig.TOPIC, elig.SOURCE, elig.REVIEW_CLOSED, {
+            "review_id": "r-1", "household_id": household, "shock_id": "sh-1",
+            "survey_date": "2026-10-20", "survey_event_id": "e-9", "closed_at": t0.isoformat()}),
         (reg.TOPIC, reg.SOURCE, reg.HOUSEHOLD_ARCHIVED, {
             "household_id": household, "version": 9, "reason": "chuyển đi", "household": snap}),
     ]
@@ -166,9 +184,15 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
     assert seen[disb.REPAYMENT_RECORDED]["summary"]["en"] == (
         "Repayment of 1,000,000 VND; outstanding principal 49,000,000 VND")
     assert seen[disb.INSTRUCTION_STATUS_CHANGED]["summary"]["vi"].endswith("đã chi trả")
+    assert seen[elig.REVIEW_OPENED]["summary"]["en"] == (
+        "Listed for an ad-hoc review after the flood of 2026-10-12 (Lũ quét); to be re-surveyed "
+        "by 2026-11-12")
     bank = seen[disb.BANK_MESSAGE_RECEIVED]
     assert bank["actor"] == "partner:vbsp" and "reference VBSP-123" in bank["summary"]["en"]
     assert "1.100.000 đ" in seen[reg.HOUSEHOLD_SURVEYED]["summary"]["vi"]
+    assert seen[reg.HOUSEHOLD_VISITED]["summary"]["en"] == (
+        "Visited on 2026-09-10 by Lò Thị Mai (Women's Union): follow-up needed; next visit due "
+        "2026-10-01")
     assert seen[disb.APPLICATION_SUBMITTED]["actor"] == "commune_officer:lan"
     assert seen[disb.INSTRUCTION_ISSUED]["trace_id"] == trace.split("-")[1]
     assert seen[disb.INSTRUCTION_ISSUED]["correlation_id"] == (first.correlation_id or first.id)

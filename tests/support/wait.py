@@ -23,3 +23,16 @@ async def eventually(probe: Callable[[], Any], *, timeout: float = 20.0, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"{message} not met within {timeout}s (last value: {last!r})")
         await asyncio.sleep(interval)
+
+
+def eventually_sync(probe: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05,
+                    message: str = "condition") -> Any:
+    """`eventually` for synchronous tests: call `probe` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not met within {timeout}s (last value: {last!r})")
+        time.sleep(interval)

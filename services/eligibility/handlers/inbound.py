@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.eligibility import domain, events, tables
-from services.eligibility.handlers import rulesets
+from services.eligibility.handlers import reviews, rulesets
 from services.eligibility.handlers.common import Service
 from services.eligibility.handlers.deciding import (
     DECISION_COLUMNS,
@@ -60,6 +60,7 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
         .order_by(H.c.id).with_for_update())).mappings()}
     state = {k: dict(v) for k, v in before.items()}
     triggers: dict[str, Trigger] = {}
+    surveys: dict[str, tuple[registry_events.HouseholdSurveyedV1, Any]] = {}
     for item in ctx.items:
         payload = item.payload
         current = state.get(payload.household_id)
@@ -70,6 +71,7 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
         if isinstance(payload, registry_events.HouseholdSurveyedV1) and payload.is_current:
             values |= _survey_values(payload, item.event.id)
             survey_changed = True
+            surveys[payload.household_id] = (payload, item.event)
         merged = (current or _EMPTY_ROW) | values  # a new household has nothing else yet
         if survey_changed or (current is not None and (
                 item.event.type in ALWAYS_INPUT
@@ -88,6 +90,7 @@ async def on_registry_events(svc: Service, ctx: BatchContext) -> None:
     if changed:
         await session.execute(_UPSERT, {
             c: [_param(c, row[c]) for row in changed] for c in _UPSERT_COLUMNS})
+    await reviews.close_reviews(svc, ctx, surveys)
     if decided is not None:
         await write_decisions(session, svc, decided, households=False)
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.eligibility import domain, schemas, tables
+from services.eligibility.handlers import reviews
 from services.eligibility.handlers.common import Service, invalid, jsonable
 from services.eligibility.handlers.deciding import programs_of, standing_of
 from shared.auth import Principal, scope_clause
@@ -143,6 +144,9 @@ async def current(session: AsyncSession, svc: Service, *, user: Principal,
         "escaped_poverty_on": standing.escaped_poverty_on,
         "just_escaped_until": standing.just_escaped_until,
         "transitions": [{k: v for k, v in dict(t).items() if k != "id"} for t in transitions],
+        # Ad-hoc reviews still open (a shock hit the household's area): the category above
+        # stands until a re-survey is decided and recognized.
+        "under_review": await reviews.open_reviews_of(session, household_id, today),
     })
 
 

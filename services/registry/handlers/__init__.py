@@ -1,5 +1,15 @@
 """Registry use cases: command or event → domain → tables + outbox, in one transaction."""
 
-from services.registry.handlers import admin_units, dci, households, imports, members, surveys
+from services.registry.handlers import (
+    admin_units,
+    cadres,
+    dci,
+    households,
+    imports,
+    members,
+    surveys,
+    visits,
+)
 
-__all__ = ["admin_units", "dci", "households", "imports", "members", "surveys"]
+__all__ = ["admin_units", "cadres", "dci", "households", "imports", "members", "surveys",
+           "visits"]

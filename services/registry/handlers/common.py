@@ -105,7 +105,8 @@ def survey_snapshot(s: Any) -> dict[str, Any]:
             "income_per_capita_vnd": int(s["income_per_capita_vnd"]),
             "deprivations": dict(s["deprivations"]), "facts": dict(s.get("facts") or {}),
             "surveyor": s.get("surveyor"), "notes": s.get("notes"),
-            "recorded_by": s.get("recorded_by")}
+            "recorded_by": s.get("recorded_by"),
+            "visit_id": str(s["visit_id"]) if s.get("visit_id") else None}
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -258,6 +259,7 @@ def survey_read(s: Any, *, current_id: str | None) -> schemas.SurveyRead:
         review_round=s["review_round"], income_per_capita_vnd=s["income_per_capita_vnd"],
         deprivations=s["deprivations"], facts=s["facts"] or {}, surveyor=s["surveyor"],
         notes=s["notes"], recorded_by=s["recorded_by"], recorded_at=s["created_at"],
+        visit_id=str(s["visit_id"]) if s.get("visit_id") else None,
         is_current=current_id is not None and str(s["id"]) == str(current_id))
 
 

@@ -10,13 +10,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry import domain, events, schemas
+from services.registry import domain, events, schemas, tables
 from services.registry.handlers.common import (
     H,
     S,
     actor_of,
     check_active,
     check_version,
+    invalid,
     is_uuid,
     jsonable,
     load,
@@ -43,7 +44,7 @@ def survey_values(body: schemas.SurveyCreate, *, household_id: str, actor: str |
             "income_per_capita_vnd": body.income_per_capita_vnd,
             "deprivations": dict(body.deprivations), "facts": jsonable(facts),
             "surveyor": body.surveyor, "notes": body.notes, "recorded_by": actor,
-            "import_hash": import_hash}
+            "import_hash": import_hash, "visit_id": body.visit_id}
 
 
 def survey_problems(body: schemas.SurveyCreate, *, today: date, prefix: str = ""
@@ -108,11 +109,22 @@ async def add(*, session: AsyncSession, outbox: Outbox, household_id: str,
     check_version(row, if_match=if_match, required=False)
     check_active(row)
     violations_or_none(survey_problems(body, today=today or date.today()))
+    if body.visit_id is not None:
+        await check_visit_of(session, household_id=str(row["id"]), visit_id=body.visit_id)
     survey, env = await record_survey(session=session, outbox=outbox, row=row, body=body,
                                       actor=actor_of(user))
     current = await session.scalar(sa.select(H.c.current_survey_id).where(H.c.id == row["id"]))
     read = survey_read(survey, current_id=current)
     return read.model_copy(update={"event_id": env.id})
+
+
+async def check_visit_of(session: AsyncSession, *, household_id: str, visit_id: str) -> None:
+    """422 naming `visit_id` unless it is a visit of this household."""
+    found = is_uuid(visit_id) and await session.scalar(
+        sa.select(tables.visit.c.id).where(tables.visit.c.id == visit_id,
+                                           tables.visit.c.household_id == household_id))
+    if not found:
+        raise invalid([domain.Violation("visit_id", f"no visit {visit_id} of this household")])
 
 
 async def list_surveys(*, session: AsyncSession, household_id: str,

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.supervision import schemas
+from services.supervision.api import dashboard as dashboard_page
 from services.supervision.api import pages
-from services.supervision.handlers import complaints, postings, projects, service_of
+from services.supervision.handlers import complaints, dashboard, postings, projects, service_of
 from shared.openapi import problem_responses
 from shared.problems import Problem, problem_response
 from shared.runtime import RuntimeDep
@@ -141,4 +142,6 @@ async def commune_page(commune_code: Annotated[str, Path(pattern=r"^\d{5}$")], r
     lang = pages.language(lang)
     async with rt.snapshot() as session:
         view = await projects.public_commune(session, commune_code=commune_code)
-    return pages.render("commune.html", lang=lang, c=view)
+        figures = await dashboard.public_figures(session, commune_code=commune_code)
+    return pages.render("commune.html", lang=lang, c=view, **dashboard_page.public_context(
+        figures, commune_code=commune_code, lang=lang, settings=service_of(rt).settings))

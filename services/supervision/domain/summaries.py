@@ -36,6 +36,23 @@ INSTRUCTION_STATUS = {
     "cancelled": ("đã hủy", "cancelled"),
     "repayment_received": ("đã nhận tiền trả nợ", "repayment received"),
 }
+SHOCK = {"flood": ("lũ lụt", "flood"), "storm": ("bão", "storm"), "drought": ("hạn hán", "drought"),
+         "landslide": ("sạt lở đất", "landslide"),
+         "saltwater_intrusion": ("xâm nhập mặn", "saltwater intrusion"),
+         "epidemic": ("dịch bệnh", "epidemic"), "other": ("thiên tai khác", "other disaster")}
+ORGANISATION = {
+    "party_cell": ("Chi bộ", "Party cell"), "womens_union": ("Hội Phụ nữ", "Women's Union"),
+    "farmers_association": ("Hội Nông dân", "Farmers' Association"),
+    "veterans_association": ("Hội Cựu chiến binh", "Veterans' Association"),
+    "youth_union": ("Đoàn Thanh niên", "Youth Union"),
+    "commune_staff": ("cán bộ xã", "commune staff"),
+}
+VISIT_OUTCOME = {
+    "surveyed": ("đã khảo sát", "surveyed"), "not_home": ("không có ai ở nhà", "nobody at home"),
+    "refused": ("hộ từ chối tiếp", "refused"), "moved": ("hộ đã chuyển đi", "moved away"),
+    "deceased": ("người được thăm đã mất", "deceased"),
+    "follow_up": ("cần đến lại", "follow-up needed"),
+}
 TRANSITION = {"escaped_poverty": ("thoát nghèo", "escaped poverty"),
               "escaped_near_poverty": ("thoát cận nghèo", "escaped near-poverty")}
 
@@ -109,6 +126,18 @@ def _registry_verified(d: D) -> Summary:
             f"(khiếu nại {d.get('complaint_id', '?')})",
             f"Re-verified by survey {d.get('survey_id', '?')} "
             f"(complaint {d.get('complaint_id', '?')})")
+
+
+def _visited(d: D) -> Summary:
+    v = d.get("visit") or {}
+    org_vi, org_en = _pair(ORGANISATION, v.get("organisation"))
+    out_vi, out_en = _pair(VISIT_OUTCOME, v.get("outcome"))
+    due = v.get("next_visit_due")
+    name = v.get("cadre_name") or "?"
+    return (f"Cán bộ {name} ({org_vi}) đến thăm hộ ngày {_date(v.get('visited_on'))}: {out_vi}"
+            + (f"; hẹn đến lại ngày {_date(due)}" if due else ""),
+            f"Visited on {_date(v.get('visited_on'))} by {name} ({org_en}): {out_en}"
+            + (f"; next visit due {_date(due)}" if due else ""))
 
 
 # --- eligibility ----------------------------------------------------------------------------
@@ -268,6 +297,32 @@ def _bank_message(d: D) -> Summary:
             + (f" (reference {ref})" if ref else ""))
 
 
+def _shock(d: D) -> Summary:
+    vi, en = _pair(SHOCK, d.get("type"))
+    places = ", ".join(
+        (a.get("commune_code") or "?") + (f" ({', '.join(a['villages'])})" if a.get("villages")
+                                          else "") for a in d.get("areas") or ())
+    return (f"Công bố {vi} ngày {_date(d.get('occurred_on'))}: {d.get('title', '')} "
+            f"— xã {places}",
+            f"{en.capitalize()} of {_date(d.get('occurred_on'))} declared: {d.get('title', '')} "
+            f"— communes {places}")
+
+
+def _review_opened(d: D) -> Summary:
+    vi, en = _pair(SHOCK, d.get("shock_type"))
+    title = d.get("shock_title") or ""
+    return (f"Đưa vào rà soát thường xuyên do {vi} ngày {_date(d.get('occurred_on'))} "
+            f"({title}); cần khảo sát lại trước {_date(d.get('due_on'))}",
+            f"Listed for an ad-hoc review after the {en} of {_date(d.get('occurred_on'))} "
+            f"({title}); to be re-surveyed by {_date(d.get('due_on'))}")
+
+
+def _review_closed(d: D) -> Summary:
+    late_vi, late_en = (" (quá hạn)", " (late)") if d.get("overdue") else ("", "")
+    return (f"Đã khảo sát lại ngày {_date(d.get('survey_date'))}{late_vi}: kết thúc rà soát",
+            f"Re-surveyed on {_date(d.get('survey_date'))}{late_en}: review closed")
+
+
 SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "registry.household.registered.v1": _registered,
     "registry.household.updated.v1": _updated,
@@ -278,9 +333,13 @@ SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "registry.household.archived.v1": _archived,
     "registry.household.verification_requested.v1": _registry_verification,
     "registry.household.verification_resolved.v1": _registry_verified,
+    "registry.household.visited.v1": _visited,
     "eligibility.classification.decided.v1": _decided,
     "eligibility.classification.recognized.v1": _recognized,
     "eligibility.program_eligibility.changed.v1": _programmes,
+    "registry.shock.declared.v1": _shock,
+    "eligibility.review.opened.v1": _review_opened,
+    "eligibility.review.closed.v1": _review_closed,
     "supervision.posting.opened.v1": _posting_opened,
     "supervision.posting.closed.v1": _posting_closed,
     "supervision.posting.approved.v1": _posting_approved,

@@ -3,6 +3,7 @@ provisional classifications (the raw material of a posting)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,8 +58,11 @@ async def on_events(ctx: BatchContext) -> None:
     decided: dict[str, Row] = {}
     recognized: list[str] = []
     entries: list[Row] = []
+    shocks: list[tuple[str, Envelope, dict]] = []
     for item in ctx.items:
         event, data = item.event, item.payload
+        if event.type == registry_events.SHOCK_DECLARED:
+            shocks.append((item.topic, event, data))
         if event.type == eligibility_events.CLASSIFICATION_DECIDED:
             values = _decided_values(event, data)
             if values is not None:
@@ -116,9 +120,44 @@ async def on_events(ctx: BatchContext) -> None:
             .values(status="recognized", updated_at=sa.func.now()))
     # No conflict handling: the inbox already made each event new to this consumer.
     await write_rows(session, tables.timeline_entry, entries)
+    for topic, event, data in shocks:
+        await _shock_entries(session, topic, event, data)
 
 
 Row = dict[str, Any]
+
+# A declared shock is about an area, not a household: it goes on the timeline of every
+# household supervision knows there (whole communes, or the named villages), in one statement.
+_SHOCK_ENTRIES = sa.text("""
+    INSERT INTO timeline_entry (household_id, event_id, type, source, topic, time, summary_vi,
+                                summary_en, actor, correlation_id, causation_id, trace_id, data)
+    SELECT a.household_id, :event_id, :type, :source, :topic, :time, :vi, :en, :actor,
+           :correlation_id, :causation_id, :trace_id, CAST(:data AS jsonb)
+    FROM household_area a
+    WHERE a.commune_code = ANY(CAST(:whole AS text[]))
+       OR (a.commune_code, a.village) IN (
+           SELECT c, v FROM unnest(CAST(:pair_communes AS text[]),
+                                   CAST(:pair_villages AS text[])) AS u(c, v))
+    ON CONFLICT (event_id, household_id) DO NOTHING
+""")
+
+
+async def _shock_entries(session: Any, topic: str, event: Envelope, data: dict) -> None:
+    areas = [a for a in data.get("areas") or () if isinstance(a, dict)
+             and isinstance(a.get("commune_code"), str)]
+    whole = [a["commune_code"] for a in areas if not a.get("villages")]
+    pairs = [(a["commune_code"], str(v)) for a in areas for v in a.get("villages") or ()]
+    vi, en = domain.summarize(event.type, data)
+    await session.execute(_SHOCK_ENTRIES, {
+        "event_id": event.id, "type": event.type, "source": event.source, "topic": topic,
+        "time": event.time, "vi": vi, "en": en,
+        "actor": data.get("actor") if isinstance(data.get("actor"), str) else None,
+        "correlation_id": event.correlation_id, "causation_id": event.causation_id,
+        "trace_id": trace_id_of(event.traceparent), "data": json.dumps(scrub(data), default=str),
+        "whole": whole, "pair_communes": [c for c, _ in pairs],
+        "pair_villages": [v for _, v in pairs]})
+
+
 _DECIDED_COLUMNS = ("household_id", "classification_id", "province_code", "commune_code",
                     "village", "head_name", "category", "previous_category", "status",
                     "review_round", "explanation", "decided_at", "event_id")

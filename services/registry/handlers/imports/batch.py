@@ -85,6 +85,9 @@ def validate(raw: lines.RawLine, *, user: Principal, communes: dict[str, tuple[s
     bad = domain.member_violations(members, today=today)
     if body.survey is not None:
         bad += surveys.survey_problems(body.survey, today=today, prefix="survey.")
+        if body.survey.visit_id is not None:
+            bad.append(domain.Violation("survey.visit_id", "not accepted in imports (record the "
+                                                           "survey with POST …/surveys)"))
     bad += domain.location_violations(province_code=body.location.province_code,
                                       commune_code=body.location.commune_code, communes=communes)
     for v in bad:
@@ -103,7 +106,9 @@ def validate(raw: lines.RawLine, *, user: Principal, communes: dict[str, tuple[s
         household_part["area_type"] = communes[body.location.commune_code][1]
     line.household_hash = lines.content_hash(household_part)
     if body.survey is not None:
-        line.survey_hash = lines.content_hash(body.survey.model_dump(mode="json"))
+        # visit_id (never set here) left out: hashes of earlier imports stay the same.
+        line.survey_hash = lines.content_hash(body.survey.model_dump(mode="json",
+                                                                     exclude={"visit_id"}))
     return line
 
 
