@@ -155,6 +155,29 @@ class TransitionRead(Open):
     just_escaped_until: IsoDate | None = None
 
 
+class ReviewRead(Open):
+    """An ad-hoc review a shock opened: the household is to be surveyed again by `due_on`."""
+
+    review_id: str
+    household_id: str
+    reason: str
+    shock_id: str
+    shock_type: str
+    shock_title: str
+    occurred_on: IsoDate
+    due_on: IsoDate
+    province_code: str
+    commune_code: str
+    village: str | None = None
+    status: Literal["open", "closed"]
+    opened_at: IsoDateTime
+    closed_at: IsoDateTime | None = None
+    survey_id: str | None = None
+    survey_date: IsoDate | None = None
+    survey_event_id: str | None = None
+    overdue: bool = Field(description="still open after its due date")
+
+
 class CurrentClassificationRead(ClassificationRead):
     """The current classification with the household's recognized standing."""
 
@@ -164,6 +187,9 @@ class CurrentClassificationRead(ClassificationRead):
     escaped_poverty_on: IsoDate | None = None
     just_escaped_until: IsoDate | None = None
     transitions: list[TransitionRead]
+    under_review: list[ReviewRead] = Field(
+        default_factory=list, description="open ad-hoc reviews: the category stands until a "
+                                          "re-survey is decided and recognized")
 
 
 class ProgramStatusRead(Open):
