@@ -7,7 +7,8 @@ partner as separate processes.
    before the service starts; timed from the first projected household until the `household`
    table has all P → events/s (the raw baseline's measure: a backlog, the group join untimed).
 1. Seeds N eligible households in savings-and-loan groups, submits and group-reviews N loan
-   applications, then times N confirmations (concurrency C) until every instruction is settled.
+   applications, then times N confirmations (concurrency C); the reference partner starts after
+   the last one and the time until every instruction is settled is the pipeline's alone.
    Ends with the count check: exactly one instruction per confirmed application, in the
    database and on the partner's topic.
 Ends with one `RESULT {json}` line (bench/run.py).
@@ -185,7 +186,6 @@ async def main(n: int, concurrency: int, projection: int) -> None:
             alone = await projection_alone(infra, service, projection)
         else:
             service.start()
-        partner.start()
         await asyncio.to_thread(service.wait_ready, 120)
         officer, chair, admin = (bearer("commune_officer"), bearer("commune_chair"),
                                  bearer("national_admin"))
@@ -237,6 +237,10 @@ async def main(n: int, concurrency: int, projection: int) -> None:
             first = await asyncio.gather(*(call("POST", f"/v1/applications/{i}/confirm", chair)
                                             for i in ids))
             t_confirm = time.perf_counter() - t0
+            # The partner starts once every application is confirmed: from here on the time is
+            # the pipeline's alone (instructions published → partner → statuses applied).
+            t0 = time.perf_counter()
+            partner.start()
             while True:
                 recon = await call("GET", f"/v1/reconciliation?commune_code={COMMUNE}", admin)
                 settled = next((s["count"] for s in recon["by_status"]
@@ -277,10 +281,10 @@ async def main(n: int, concurrency: int, projection: int) -> None:
     lat = sorted(float(x) for x in latencies)
     print(f"applications confirmed: {n} (concurrency {concurrency}), {confirmed} confirmed/disbursed")
     print(f"confirm requests:       {n / t_confirm:8.1f} req/s  ({t_confirm:.2f} s)")
-    print(f"end to end:             {settled / t_all:8.1f} instructions/s confirmed → settled "
-          f"({settled}/{n} in {t_all:.2f} s)")
+    print(f"confirmed → settled:    {settled / t_all:8.1f} instructions/s, the partner started "
+          f"after every confirmation ({settled}/{n} in {t_all:.2f} s)")
     if lat:
-        print(f"confirm → settled:      p50 {statistics.median(lat) * 1000:.0f} ms, "
+        print(f"confirm → settled each: p50 {statistics.median(lat) * 1000:.0f} ms, "
               f"p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.0f} ms")
     print(f"count check (database): {per_app.instructions} instructions for {per_app.apps} "
           f"applications → {'exactly one each' if per_app.instructions == per_app.apps == n else 'MISMATCH'}")

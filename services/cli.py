@@ -145,6 +145,12 @@ def print_tour(urls: Urls, state: dict) -> None:
     if state.get("golden_application_id"):
         print(f"    curl -s {auth} "
               f"{urls.disbursement}/v1/applications/{state['golden_application_id']}")
+    if state.get("restructuring_id"):
+        print("  a flood hit its village; its loan was restructured (6-month extension):")
+        print(f"    curl -s {auth} "
+              f"{urls.disbursement}/v1/restructurings/{state['restructuring_id']}")
+        print(f"    curl -s {auth} '{urls.disbursement}/v1/reconciliation?commune_code="
+              f"{state.get('commune_code')}'")
     print("  traces: one JSON span per line in .everydoor/spans.jsonl "
           "(or Jaeger under docker compose)")
 

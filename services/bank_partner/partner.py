@@ -5,7 +5,9 @@ Contract (services/disbursement/events.py, docs/bank-partner.md):
 - answer `bank.instruction.status.v1` on `disbursement.status.<partner>`, key = the instruction's
   key (its instruction id), so every status of one instruction stays in order on one partition,
   each signed with the partner's key (`ev_signature`, a JWS; services/bank_partner/signing.py);
-- accepted|rejected first, then settled|failed, then (loans) repayment_received.
+- accepted|rejected first, then settled|failed, then (loans) repayment_received;
+- a `restructure` instruction (kind, with the loan's new schedule; amount 0) is answered accepted,
+  then settled once the schedule is applied: no money moves, no repayment follows.
 
 Idempotency: the instruction id is the key of the local state. An instruction seen again (a
 redelivery, a republished outbox row) is not answered twice; the decision for an instruction is a
@@ -94,12 +96,15 @@ def decide(config: PartnerConfig, instruction: events.InstructionIssuedV1) -> st
     """accepted→settled, accepted→failed or rejected: deterministic per (seed, instruction id).
 
     In sandbox mode a purpose containing `#reject` or `#fail` forces that outcome (like the test
-    card numbers of a payment sandbox)."""
+    card numbers of a payment sandbox). A `restructure` instruction (a loan's new schedule) is
+    accepted, then settled: applied."""
     if config.sandbox:
         if "#reject" in instruction.purpose:
             return "rejected"
         if "#fail" in instruction.purpose:
             return "failed"
+    if instruction.kind == "restructure":
+        return "settled"  # a new schedule for a loan it holds: applied, no money moves
     draw = random.Random(f"{config.seed}:{instruction.instruction_id}").random()
     if draw < config.reject_rate:
         return "rejected"

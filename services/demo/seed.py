@@ -2,7 +2,9 @@
 
 Imports households with surveys, waits for eligibility, posts the commune's list, takes one
 complaint through the public form, approves the list, forms Women's Union savings-and-loan groups
-and takes loans through to the reference bank partner. Only HTTP: no service internals.
+and takes loans through to the reference bank partner; then a flood hits the loans' village (an
+ad-hoc review of its households) and the golden loan is restructured. Only HTTP: no service
+internals.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class SeedResult:
     golden_household_id: str | None = None
     golden_application_id: str | None = None
     loans: list[str] = field(default_factory=list)
+    shock_id: str | None = None
+    restructuring_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (kept in .everydoor/seed.json)."""
@@ -274,6 +278,49 @@ def take_loans(c: Client, households: list[str], *, village: str,
     return applications
 
 
+FLOOD_TITLE = f"Lũ quét {VILLAGES[0]}"
+
+
+def declare_flood(c: Client) -> str:
+    """A flood over the loans' village (once: a re-run finds it); its shock id."""
+    known = c.call("GET", f"{c.urls.registry}/v1/shocks", role="national_admin",
+                   params={"commune_code": c.commune})
+    for shock in items(known):
+        if shock.get("title") == FLOOD_TITLE:
+            return str(shock["shock_id"])
+    shock = c.call("POST", f"{c.urls.registry}/v1/shocks", role="national_admin", json={
+        "type": "flood", "occurred_on": date.today().isoformat(), "severity": "severe",
+        "title": FLOOD_TITLE, "areas": [{"commune_code": c.commune, "villages": [VILLAGES[0]]}]})
+    return str(shock["shock_id"])
+
+
+def restructure_after_flood(c: Client, *, application_id: str, household_id: str,
+                            shock_id: str) -> str:
+    """The flooded borrower's loan: a 6-month extension, requested, reviewed by the group,
+    confirmed by the chair, applied by the bank (once: a re-run finds it); its id."""
+    app = c.call("GET", f"{c.urls.disbursement}/v1/applications/{application_id}",
+                 role="commune_officer")
+    loan_id = app["instruction"]["instruction_id"]
+    base = f"{c.urls.disbursement}/v1"
+    done = [r for r in c.call("GET", f"{base}/loans/{loan_id}/restructurings",
+                              role="commune_officer") if r["status"] == "applied"]
+    if done:
+        return str(done[0]["restructuring_id"])
+
+    def exposed() -> bool | None:
+        view = c.call("GET", f"{base}/households/{household_id}", role="commune_officer")
+        return any(s["shock_id"] == shock_id for s in view.get("shocks", [])) or None
+
+    wait_for(exposed, what="disbursement to learn the flood hit the borrower", timeout=120)
+    rid = c.call("POST", f"{base}/loans/{loan_id}/restructurings", role="commune_officer", json={
+        "option": "extension", "months": 6, "shock_id": shock_id,
+        "reason": "Lũ cuốn trôi chuồng bò và 2 con bò sinh sản"})["restructuring_id"]
+    c.call("POST", f"{base}/restructurings/{rid}/group-review", role="commune_officer",
+           json={"decision": "approve", "note": "Họp tổ: nhất trí gia hạn 6 tháng."})
+    c.call("POST", f"{base}/restructurings/{rid}/confirm", role="commune_chair")
+    return str(rid)
+
+
 def instruction_status(c: Client, application_id: str) -> str | None:
     """The status of the application's instruction at the bank (None before one is issued)."""
     app = c.call("GET", f"{c.urls.disbursement}/v1/applications/{application_id}",
@@ -323,6 +370,17 @@ def seed(urls: Urls, *, households: int, commune: str = COMMUNE, start: int = 0,
         wait_for(lambda: instruction_status(c, result.loans[0]) == "settled",
                  what="the reference bank partner to settle the golden loan", timeout=120)
         log(f"  {len(result.loans)} loans confirmed; the golden loan is settled")
+        result.shock_id = declare_flood(c)
+        result.restructuring_id = restructure_after_flood(
+            c, application_id=result.loans[0], household_id=candidates[0],
+            shock_id=result.shock_id)
+        rid = result.restructuring_id
+        wait_for(lambda: c.call("GET", f"{c.urls.disbursement}/v1/restructurings/{rid}",
+                                role="commune_officer")["status"] == "applied" or None,
+                 what="the reference bank partner to apply the golden loan's restructuring",
+                 timeout=120)
+        log(f"  flood {result.shock_id} declared over {VILLAGES[0]}; the golden loan is "
+            "restructured (6-month extension)")
         return result
     finally:
         c.close()

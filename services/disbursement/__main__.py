@@ -6,7 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from services.disbursement import api, consumers, events, tables
+from services.disbursement import api, consumers, events, restructuring_api, tables
 from services.disbursement.config import Settings
 from services.disbursement.handlers import instructions, service_of
 from shared.runtime import Runtime, ServiceSpec, serve
@@ -40,7 +40,7 @@ def spec(settings: Settings | None = None) -> ServiceSpec:
     settings = settings or Settings()
     return ServiceSpec(
         name="disbursement", settings=settings, tables=tables.platform,
-        migrations_dir=Path(__file__).parent / "migrations", routers=[api.router],
+        migrations_dir=Path(__file__).parent / "migrations", routers=[api.router, restructuring_api.router],
         publishes=[events.TOPIC, *(events.instructions_topic(p) for p in settings.partners)],
         consumers=consumers.consumer_specs, on_startup=[load], background=[dispatcher],
         title="Every Door disbursement",

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.settings import ServiceSettings
 
 PROGRAMMES_FILE = Path(__file__).parent / "programmes.yaml"
+RESTRUCTURING_FILE = Path(__file__).parent / "restructuring.yaml"
 # Public half of the reference partner's sandbox signing key (trusted in dev mode only).
 SANDBOX_PARTNER_KEYS_FILE = Path(__file__).parent / "sandbox-partner-keys.jwks.json"
 
@@ -36,6 +37,8 @@ class Settings(ServiceSettings):
     allow_sandbox_partner_key: bool = False
     # Programmes as data; point at another file to change rates, ceilings, partners, budgets.
     programmes_file: Path = PROGRAMMES_FILE
+    # Loan restructuring options after a shock (extension, interest freeze) as data.
+    restructuring_file: Path = RESTRUCTURING_FILE
     # Key of the opaque beneficiary reference banks see (HMAC of the household id). Keep it
     # stable: changing it changes every household's reference.
     beneficiary_reference_key: str = "everydoor-dev-beneficiary-reference-key"

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.disbursement import events
-from services.disbursement.handlers import Service, inbound, service_of
+from services.disbursement.handlers import Service, bank_batch, inbound, service_of
 from services.disbursement.signatures import PartnerKeys
 from services.eligibility import events as eligibility_events
 from services.supervision import events as supervision_events
@@ -48,6 +48,8 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
                          eligibility_events.CLASSIFICATION_DECIDED: Handler(
                              model=eligibility_events.ClassificationDecidedV1,
                              batch=eligibility),
+                         eligibility_events.REVIEW_OPENED: Handler(
+                             model=eligibility_events.ReviewOpenedV1, batch=eligibility),
                          supervision_events.HOLD_REQUESTED: Handler(
                              _bind(rt, inbound.on_hold_requested),
                              supervision_events.HoldRequestedV1),
@@ -58,6 +60,7 @@ def consumer_specs(rt: Runtime) -> list[ConsumerSpec]:
         # Nothing from a partner is applied unless signed by one of its keys.
         ConsumerSpec(name="bank-status", topics=[events.status_topic(p) for p in partners],
                      authenticate=keys.verify,
-                     handlers={events.BANK_STATUS: Handler(_bind(rt, inbound.on_bank_status),
-                                                           events.BankInstructionStatusV1)}),
+                     handlers={events.BANK_STATUS: Handler(
+                         model=events.BankInstructionStatusV1,
+                         batch=_bind_batch(rt, bank_batch.on_bank_statuses))}),
     ]

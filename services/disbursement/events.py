@@ -24,6 +24,10 @@ HOLD_APPLIED = "disbursement.hold.applied.v1"
 HOLD_RELEASED = "disbursement.hold.released.v1"
 REPAYMENT_RECORDED = "disbursement.loan.repayment_recorded.v1"
 BANK_MESSAGE_RECEIVED = "disbursement.bank_message.received.v1"
+RESTRUCTURING_REQUESTED = "disbursement.restructuring.requested.v1"
+RESTRUCTURING_REVIEWED = "disbursement.restructuring.reviewed.v1"
+RESTRUCTURING_CONFIRMED = "disbursement.restructuring.confirmed.v1"
+RESTRUCTURING_APPLIED = "disbursement.restructuring.applied.v1"
 BANK_STATUS = "bank.instruction.status.v1"
 
 InstructionStatus = Literal["approved", "sent", "accepted", "rejected", "settled", "failed",
@@ -74,8 +78,22 @@ class ApplicationEventV1(_Event):
     actor: str | None = None
 
 
+class RestructureScheduleV1(_Event):
+    """The new schedule of a loan a `restructure` instruction asks the partner to apply."""
+
+    loan_instruction_id: str  # the instruction that disbursed the loan
+    loan_bank_reference: str | None = None  # the partner's reference of that loan
+    option: Literal["extension", "interest_freeze"]
+    months: int
+    new_term_months: int
+    new_maturity_date: date
+    interest_frozen_from: date | None = None
+    interest_frozen_until: date | None = None
+
+
 class InstructionIssuedV1(_Event):
-    """`disbursement.instruction.issued.v1`: pay or deliver (bank-facing; no national ID)."""
+    """`disbursement.instruction.issued.v1`: pay or deliver (bank-facing; no national ID); or,
+    with `kind: restructure`, apply a loan's new schedule (no money moves, amount 0)."""
 
     instruction_id: str
     application_id: str
@@ -91,6 +109,8 @@ class InstructionIssuedV1(_Event):
     annual_rate_pct: float | None = None
     scheduled_date: date
     partner: str | None = None
+    kind: Literal["disbursement", "restructure"] = "disbursement"
+    restructure: RestructureScheduleV1 | None = None
 
 
 class BankInstructionStatusV1(_Event):
@@ -116,6 +136,7 @@ class InstructionStatusChangedV1(_Event):
     bank_reference: str | None = None
     amount_vnd: int | None = None
     occurred_at: datetime
+    kind: Literal["disbursement", "restructure"] | None = None  # `restructure`: settled = applied
 
 
 class HoldEventV1(_Event):
@@ -157,6 +178,29 @@ class BankMessageReceivedV1(_Event):
     reason_code: str | None = None
     occurred_at: datetime
     actor: str  # `partner:<id>`
+    kind: Literal["disbursement", "restructure"] | None = None  # the instruction's
+
+
+class RestructuringEventV1(_Event):
+    """Restructuring requested / reviewed / confirmed / applied (a loan's schedule after a shock)."""
+
+    restructuring_id: str
+    loan_instruction_id: str
+    household_id: str
+    programme_code: str
+    shock_id: str
+    option: Literal["extension", "interest_freeze"]
+    months: int
+    status: str
+    reason: str | None = None
+    decision: Literal["approve", "reject"] | None = None  # the group review's
+    note: str | None = None
+    instruction_id: str | None = None  # the `restructure` instruction (from confirmed on)
+    new_term_months: int | None = None
+    new_maturity_date: date | None = None
+    interest_frozen_from: date | None = None
+    interest_frozen_until: date | None = None
+    actor: str | None = None
 
 
 EVENTS: dict[str, type[BaseModel]] = {
@@ -170,5 +214,9 @@ EVENTS: dict[str, type[BaseModel]] = {
     HOLD_RELEASED: HoldEventV1,
     REPAYMENT_RECORDED: RepaymentRecordedV1,
     BANK_MESSAGE_RECEIVED: BankMessageReceivedV1,
+    RESTRUCTURING_REQUESTED: RestructuringEventV1,
+    RESTRUCTURING_REVIEWED: RestructuringEventV1,
+    RESTRUCTURING_CONFIRMED: RestructuringEventV1,
+    RESTRUCTURING_APPLIED: RestructuringEventV1,
     BANK_STATUS: BankInstructionStatusV1,
 }

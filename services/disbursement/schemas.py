@@ -84,6 +84,25 @@ class BudgetSet(_In):
     province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
 
 
+class RestructuringCreate(_In):
+    """Ask to restructure a settled loan after a shock that hit the borrower's household."""
+
+    option: Literal["extension", "interest_freeze"] = Field(
+        description="extension: the term is extended by `months`; interest_freeze: no interest "
+                    "on instalments due in the next `months` (maxima in restructuring.yaml)")
+    months: int = Field(gt=0, le=600)
+    shock_id: str = Field(min_length=1, max_length=64,
+                          description="The declared shock (registry) the household was exposed to")
+    reason: str = Field(min_length=3, max_length=2000,
+                        description="The losses the household suffered")
+
+
+class RestructuringConfirm(_In):
+    """The commune chair's confirmation of a reviewed restructuring."""
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
 # --- responses (they pass through members added later: `Open`) ------------------------------
 
 class ProgrammeRead(Open):
@@ -115,6 +134,15 @@ class HoldRead(Open):
     released_at: IsoDateTime | None = None
 
 
+class ShockExposureRead(Open):
+    """A declared shock that hit the household's area."""
+
+    shock_id: str
+    shock_type: str
+    shock_title: str
+    occurred_on: IsoDate
+
+
 class HouseholdRead(Open):
     """What disbursement knows of a household (from eligibility's events)."""
 
@@ -131,6 +159,7 @@ class HouseholdRead(Open):
     holds: list[HoldRead]
     on_hold: bool
     group_id: str | None = None
+    shocks: list[ShockExposureRead] = Field(default_factory=list)
 
 
 class BudgetRead(Open):
@@ -200,6 +229,11 @@ class InstructionRead(Open):
 
     instruction_id: str
     application_id: str
+    kind: str = Field(default="disbursement", examples=["disbursement", "restructure"],
+                      description="restructure: a loan's new schedule, no money moves")
+    restructuring_id: str | None = None
+    restructure: dict[str, Any] | None = Field(
+        default=None, description="the new schedule a restructure instruction carries")
     household_id: str
     programme_code: str
     partner: str
@@ -305,6 +339,9 @@ class LoanSummary(Open):
     outstanding_principal_vnd: int
     next_due_date: IsoDate | None = None
     status: str
+    interest_frozen_from: IsoDate | None = None
+    interest_frozen_until: IsoDate | None = None
+    restructured_at: IsoDateTime | None = None
     updated_at: IsoDateTime
     overdue: bool
     overdue_amount_vnd: int
@@ -353,6 +390,34 @@ class Mismatch(Open):
     detail: str | None = None
 
 
+class RestructuredLoan(Open):
+    """A restructuring the partner applied: which loan, how, and the new schedule."""
+
+    loan_instruction_id: str
+    restructuring_id: str
+    household_id: str
+    programme_code: str
+    commune_code: str
+    shock_id: str
+    option: str
+    months: int
+    new_term_months: int | None = None
+    new_maturity_date: IsoDate | None = None
+    interest_frozen_from: IsoDate | None = None
+    interest_frozen_until: IsoDate | None = None
+    applied_at: IsoDateTime | None = None
+    instruction_id: str
+    partner: str | None = None
+    bank_reference: str | None = None
+
+
+class Restructured(Open):
+    """The restructurings applied (they move no money, so are not in the totals)."""
+
+    count: int
+    loans: list[RestructuredLoan]
+
+
 class ReconciliationRead(Open):
     """Counts and amounts per status, and the mismatches with partners."""
 
@@ -362,3 +427,44 @@ class ReconciliationRead(Open):
     by_status: list[StatusTotal]
     totals: Totals
     mismatches: list[Mismatch]
+    restructured: Restructured | None = None
+
+
+class RestructuringOptionRead(Open):
+    """A restructuring option as configured."""
+
+    code: str
+    name: str
+    max_months: int
+    unconfirmed: list[str]
+    notes: str
+
+
+class RestructuringRead(Open):
+    """A restructuring request, its new schedule and its restructure instruction."""
+
+    restructuring_id: str
+    loan_instruction_id: str
+    application_id: str
+    household_id: str
+    programme_code: str
+    commune_code: str
+    province_code: str | None = None
+    group_id: str | None = None
+    shock_id: str
+    option: str
+    months: int
+    reason: str
+    status: str
+    created_by: str | None = None
+    reviewed_by: str | None = None
+    review_note: str | None = None
+    confirmed_by: str | None = None
+    new_term_months: int | None = None
+    new_maturity_date: IsoDate | None = None
+    interest_frozen_from: IsoDate | None = None
+    interest_frozen_until: IsoDate | None = None
+    applied_at: IsoDateTime | None = None
+    created_at: IsoDateTime
+    updated_at: IsoDateTime
+    instruction: InstructionRead | None = None

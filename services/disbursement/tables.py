@@ -115,9 +115,13 @@ application_status = sa.Table(
 instruction = sa.Table(
     "instruction", meta,
     sa.Column("id", sa.Text, primary_key=True),
-    # The idempotency key: one application never yields two instructions.
-    sa.Column("application_id", sa.Text, sa.ForeignKey("application.id"), nullable=False,
-              unique=True),
+    # The loan's application for a `restructure` instruction (one per restructuring).
+    sa.Column("application_id", sa.Text, sa.ForeignKey("application.id"), nullable=False),
+    # `disbursement` (money moves) or `restructure` (a loan's new schedule, no money moves).
+    sa.Column("kind", sa.Text, nullable=False, server_default="disbursement"),
+    sa.Column("restructuring_id", sa.Text, unique=True),
+    # The new schedule a `restructure` instruction carries to the partner.
+    sa.Column("restructure", JSONB),
     sa.Column("household_id", sa.Text, nullable=False, index=True),
     sa.Column("programme_code", sa.Text, nullable=False),
     sa.Column("partner", sa.Text, nullable=False),
@@ -143,6 +147,9 @@ instruction = sa.Table(
     sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
     sa.Index("ix_instruction_status_date", "status", "scheduled_date"),
     sa.Index("ix_instruction_programme_commune", "programme_code", "commune_code"),
+    # The idempotency key: one application never yields two disbursement instructions.
+    sa.Index("uq_instruction_disbursement", "application_id", unique=True,
+             postgresql_where=sa.text("kind = 'disbursement'")),
 )
 
 instruction_status = sa.Table(
@@ -177,6 +184,57 @@ bank_message = sa.Table(
     sa.Column("received_at", _TS, nullable=False, server_default=sa.func.now()),
 )
 
+shock_exposure = sa.Table(
+    # Projection of eligibility.review.opened: which households a declared shock affected.
+    "shock_exposure", meta,
+    sa.Column("household_id", sa.Text, primary_key=True),
+    sa.Column("shock_id", sa.Text, primary_key=True),
+    sa.Column("shock_type", sa.Text, nullable=False),
+    sa.Column("shock_title", sa.Text),
+    sa.Column("occurred_on", sa.Date, nullable=False),
+    sa.Column("commune_code", sa.Text),
+    sa.Column("review_id", sa.Text),
+    sa.Column("event_id", sa.Text),
+    _now(),
+)
+
+_RESTRUCTURING_OPEN = "'requested', 'reviewed', 'confirmed'"
+
+restructuring = sa.Table(
+    # A borrower's request to restructure a settled loan after a shock: group review, then the
+    # commune chair's confirmation issues one `restructure` instruction to the loan's partner.
+    "restructuring", meta,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("loan_instruction_id", sa.Text, sa.ForeignKey("loan.instruction_id"),
+              nullable=False, index=True),
+    sa.Column("application_id", sa.Text, nullable=False),
+    sa.Column("household_id", sa.Text, nullable=False, index=True),
+    sa.Column("programme_code", sa.Text, nullable=False),
+    sa.Column("commune_code", sa.Text, nullable=False),
+    sa.Column("province_code", sa.Text),
+    sa.Column("group_id", sa.Text),
+    sa.Column("shock_id", sa.Text, nullable=False),
+    sa.Column("option", sa.Text, nullable=False),
+    sa.Column("months", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("reviewed_by", sa.Text),
+    sa.Column("review_note", sa.Text),
+    sa.Column("confirmed_by", sa.Text),
+    sa.Column("new_term_months", sa.Integer),
+    sa.Column("new_maturity_date", sa.Date),
+    sa.Column("interest_frozen_from", sa.Date),
+    sa.Column("interest_frozen_until", sa.Date),
+    sa.Column("applied_at", _TS),
+    _now(),
+    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("months > 0", name="months_positive"),
+    # One restructuring in progress per loan, even under concurrent requests.
+    sa.Index("uq_restructuring_open", "loan_instruction_id", unique=True,
+             postgresql_where=sa.text(f"status in ({_RESTRUCTURING_OPEN})")),
+)
+
 hold = sa.Table(
     "hold", meta,
     sa.Column("complaint_id", sa.Text, primary_key=True),
@@ -205,6 +263,10 @@ loan = sa.Table(
     sa.Column("outstanding_principal_vnd", sa.BigInteger, nullable=False),
     sa.Column("next_due_date", sa.Date),
     sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    # Restructuring after a shock: interest frozen over [from, until); when it was last applied.
+    sa.Column("interest_frozen_from", sa.Date),
+    sa.Column("interest_frozen_until", sa.Date),
+    sa.Column("restructured_at", _TS),
     sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
 )
 

@@ -63,6 +63,8 @@ class Gateway:
         self.http: httpx.AsyncClient | None = None
         self.started = asyncio.Event()
         self._polled_at = 0.0
+        # Refusals of instructions G2P Connect cannot carry, published before the offsets commit.
+        self.refused: list[Envelope] = []
 
     @property
     def source(self) -> str:
@@ -121,6 +123,8 @@ class Gateway:
                 for records in batch.values():
                     for record in records:
                         self.record(record)
+                refused, self.refused = self.refused, []
+                await self.publish(refused)
                 self.state.save()
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
 
@@ -180,12 +184,37 @@ class Gateway:
         if inst.instruction_id in self.state.instructions:
             self._count("redelivery_ignored")
             return
+        if inst.kind != "disbursement":
+            # G2P Connect's /disburse moves money and has no loan-schedule operation: a
+            # `restructure` instruction sent as a disbursement would pay its amount out. It is
+            # answered `rejected` (reason `restructure_not_supported`), never sent to the bank.
+            log.warning("instruction %s is a %s: not supported over G2P Connect, rejected",
+                        inst.instruction_id, inst.kind)
+            self._count(f"{inst.kind}_refused")
+            self.refused.append(self.refusal(inst, env, key=record.key.decode() if record.key
+                                             else inst.instruction_id))
+            return
         self.state.instructions[inst.instruction_id] = Instruction(
             key=record.key.decode() if record.key else inst.instruction_id,
             amount_vnd=inst.amount_vnd, item=self.item(inst),
             correlation_id=env.correlation_id or env.id, causation_id=env.id,
             traceparent=env.traceparent, queued_at=time.time(), updated_at=time.time())
         self._count("instructions")
+
+    def refusal(self, inst: events.InstructionIssuedV1, cause: Envelope, *,
+                key: str) -> Envelope:
+        """The signed `rejected` answer to an instruction G2P Connect cannot carry (stable id:
+        a redelivered instruction yields a duplicate the issuer's inbox drops)."""
+        payload = events.BankInstructionStatusV1(
+            instruction_id=inst.instruction_id, status="rejected",
+            reason_code=f"{inst.kind}_not_supported", occurred_at=datetime.now(UTC))
+        return Envelope(
+            type=events.BANK_STATUS, source=self.source, subject=key,
+            id=str(uuid.uuid5(STATUS_IDS, f"{self.settings.partner}/{inst.instruction_id}/"
+                                          "rejected")),
+            data=payload.model_dump(mode="json", exclude_none=True),
+            correlation_id=cause.correlation_id or cause.id, causation_id=cause.id,
+            traceparent=cause.traceparent)
 
     def item(self, inst: events.InstructionIssuedV1) -> dict[str, Any]:
         """The G2P Connect disbursement for one instruction: the keyed beneficiary reference as

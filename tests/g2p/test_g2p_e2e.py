@@ -23,11 +23,13 @@ from services.g2p_gateway import protocol
 from shared.infra import free_port
 from shared.processes import ServiceProcess
 from tests.disbursement.conftest import Stack, new_commune
+from tests.disbursement.test_restructuring import exposed, settled_loan, through_the_group
 from tests.support.apps import auth
 from tests.support.kafka import collect, header
 from tests.support.wait import eventually
 
 G2P_PROGRAMME, KAFKA_PROGRAMME = "LIVELIHOOD-LIVESTOCK", "LIVELIHOOD-SEED"
+G2P_LOAN = "VBSP-ESCAPED-LOAN"  # a loan on the G2P partner: restructuring it is refused
 
 
 def programmes(kafka_partner: str, g2p_partner: str) -> Path:
@@ -35,7 +37,7 @@ def programmes(kafka_partner: str, g2p_partner: str) -> Path:
     doc = yaml.safe_load(PROGRAMMES_FILE.read_text(encoding="utf-8"))
     doc["default_partner"] = kafka_partner
     for p in doc["programmes"]:
-        if p["code"] == G2P_PROGRAMME:
+        if p["code"] in (G2P_PROGRAMME, G2P_LOAN):
             p["partner"] = g2p_partner
     path = Path(tempfile.mkdtemp(prefix="g2p-prog-")) / "programmes.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
@@ -312,3 +314,32 @@ async def test_an_operator_retries_a_refused_transaction_and_the_bank_pays_once(
     by_status = {s["status"]: s for s in r.json()["by_status"]}
     assert by_status["settled"]["settled_amount_vnd"] == 12_000_000
     assert r.json()["mismatches"] == []
+
+
+async def test_a_restructure_is_never_sent_over_g2p_but_rejected_with_the_reason(g2p, stack):
+    commune = new_commune()
+    members = [await stack.household(commune) for _ in range(3)]
+    group_id = await stack.group(commune, members)
+    loan_id = await settled_loan(stack, commune, members[0], group_id, programme=G2P_LOAN)
+    shock_id = f"sh-{uuid.uuid4().hex[:8]}"
+    await exposed(stack, commune, members[0], shock_id)
+    restructuring_id = await through_the_group(stack, commune, loan_id, {
+        "option": "extension", "months": 6, "shock_id": shock_id, "reason": "Lũ quét"})
+    r = await stack.client.post(f"/v1/restructurings/{restructuring_id}/confirm",
+                                headers=auth("commune_chair", commune))
+    assert r.status_code == 201, r.text
+    officer = auth("commune_officer", commune)
+
+    async def answered() -> dict | None:
+        r = await stack.client.get(f"/v1/restructurings/{restructuring_id}", headers=officer)
+        return r.json() if r.json()["status"] == "not_applied" else None
+
+    done = await eventually(answered, timeout=30, message="restructure rejected by the gateway")
+    steps = done["instruction"]["history"]
+    assert [s["status"] for s in steps] == ["approved", "sent", "rejected"]
+    assert steps[-1]["reason"] == "restructure_not_supported"
+    loan = (await stack.client.get(f"/v1/loans/{loan_id}", headers=officer)).json()
+    assert loan["term_months"] == 36 and loan["restructured_at"] is None
+    async with httpx.AsyncClient(base_url=g2p.gateway.url) as client:
+        health = (await client.get("/health")).json()
+    assert health["counts"]["restructure_refused"] == 1

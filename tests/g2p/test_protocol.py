@@ -121,6 +121,22 @@ def test_an_instruction_seen_again_is_not_sent_twice_and_batches_respect_the_siz
     assert again.state.queued() == [] and len(again.state.transactions) == 3
 
 
+def test_a_restructure_instruction_is_never_sent_as_a_disbursement_but_rejected(tmp_path):
+    gw = gateway(tmp_path)
+    restructure = instruction(7, amount_vnd=0, kind="restructure", purpose="restructure",
+                              restructure={"loan_instruction_id": "l-1", "option": "extension",
+                                           "months": 6, "new_term_months": 42,
+                                           "new_maturity_date": "2029-12-03"})
+    gw.record(record(restructure))
+    asyncio.run(gw.flush(force=True))
+    assert gw.state.instructions == {} and gw.state.transactions == {}  # nothing to the bank
+    [refusal] = gw.refused
+    assert refusal.data == {"instruction_id": restructure.instruction_id, "status": "rejected",
+                            "reason_code": "restructure_not_supported",
+                            "occurred_at": refusal.data["occurred_at"]}
+    assert refusal.source == f"/partners/{PARTNER}" and gw.counts["restructure_refused"] == 1
+
+
 def test_our_disburse_request_validates_against_the_spec_and_carries_no_identity(tmp_path):
     gw = gateway()
     gw.record(record(instruction(1)))

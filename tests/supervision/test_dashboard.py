@@ -40,8 +40,8 @@ async def _disbursement(sup: Sup, household_id: str, type_: str, data: dict) -> 
 async def seed(sup: Sup) -> Seeded:
     """Three households (two poor in Thôn Đông/Thôn Tây, one near-poor in Thôn Đông), two
     surveyed, all posted, one recognized; two complaints (one overdue); two recommendations
-    (one answered in time); one loan settled and partly repaid, one support payment settled,
-    one loan instruction only sent."""
+    (one answered in time); one loan settled, restructured and partly repaid, one support
+    payment settled, one loan instruction only sent."""
     commune = new_commune()
     officer, chair = auth("commune_officer", commune), auth("commune_chair", commune)
     hs = await sup.commune_list(commune, n=3)
@@ -118,6 +118,21 @@ async def seed(sup: Sup) -> Seeded:
             "instruction_id": loan, "application_id": loan_app, "household_id": hid,
             "status": status, "amount_vnd": LOAN_VND if status == "settled" else None,
             "occurred_at": datetime.now(UTC).isoformat()})
+    # the loan restructured after a flood: a restructure instruction (no money) settled/applied
+    restructure = str(uuid.uuid4())
+    await _disbursement(sup, hid, disbursement_events.INSTRUCTION_ISSUED, {
+        "instruction_id": restructure, "application_id": loan_app, "programme_code": "VBSP-POOR",
+        "beneficiary_reference": "HGD-1", "payee_name": "X", "commune_code": commune,
+        "transaction_point": "Điểm giao dịch xã", "amount_vnd": 0, "kind": "restructure",
+        "purpose": "restructure: extension 6 months", "scheduled_date": "2026-11-20"})
+    await _disbursement(sup, hid, disbursement_events.INSTRUCTION_STATUS_CHANGED, {
+        "instruction_id": restructure, "application_id": loan_app, "household_id": hid,
+        "status": "settled", "amount_vnd": 0, "kind": "restructure",
+        "occurred_at": datetime.now(UTC).isoformat()})
+    await _disbursement(sup, hid, disbursement_events.RESTRUCTURING_APPLIED, {
+        "restructuring_id": str(uuid.uuid4()), "loan_instruction_id": loan, "household_id": hid,
+        "programme_code": "VBSP-POOR", "shock_id": "sh-1", "option": "extension", "months": 6,
+        "status": "applied", "instruction_id": restructure})
     last = await _disbursement(sup, hid, disbursement_events.REPAYMENT_RECORDED, {
         "instruction_id": loan, "household_id": hid, "amount_vnd": REPAID_VND,
         "repaid_vnd": REPAID_VND, "outstanding_principal_vnd": LOAN_VND - REPAID_VND,
@@ -178,7 +193,8 @@ async def test_the_dashboard_counts_what_the_events_said(sup: Sup):
     assert loans == {"confirmed": LOAN_VND, "disbursed": LOAN_VND, "repaid": REPAID_VND,
                      "outstanding": LOAN_VND - REPAID_VND}
     assert figure(html, "loans_confirmed") == 1 and figure(html, "loans_disbursed") == 1
-    assert figure(html, "support_paid") == 1
+    assert figure(html, "support_paid") == 1  # the restructure instruction paid nothing
+    assert figure(html, "loans_restructured") == 1
     # each number links to the list behind it, and that list has as many entries
     link = re.search(r'<a href="([^"]+)" aria-label="Quá hạn: 1"', html)
     assert link, "overdue complaints link"

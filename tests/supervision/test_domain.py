@@ -119,6 +119,23 @@ def test_every_event_type_has_its_own_summary(event_type):
                                                         "Event unknown.thing.v1")
 
 
+def test_a_restructure_instruction_reads_as_applied_never_as_paid_out():
+    issued = domain.summarize(disb.INSTRUCTION_ISSUED, {
+        "kind": "restructure", "amount_vnd": 0, "restructure": {
+            "option": "interest_freeze", "months": 3, "new_maturity_date": "2029-10-05"}})
+    assert issued == ("Lệnh cơ cấu nợ gửi ngân hàng: khoanh lãi 3 tháng, đáo hạn 2029-10-05",
+                      "Restructure instruction to the bank: interest freeze of 3 months, "
+                      "maturity 2029-10-05")
+    settled = {"instruction_id": "1234567890", "status": "settled", "kind": "restructure"}
+    assert domain.summarize(disb.INSTRUCTION_STATUS_CHANGED, settled) == (
+        "Lệnh cơ cấu nợ 12345678: ngân hàng đã áp dụng",
+        "Restructure instruction 12345678: applied by the bank")
+    assert domain.summarize(disb.BANK_MESSAGE_RECEIVED, settled | {"partner": "vbsp"})[1] == (
+        "VBSP reported restructure instruction 12345678: applied by the bank")
+    assert domain.summarize(disb.INSTRUCTION_STATUS_CHANGED, settled | {"kind": None})[1] == (
+        "Instruction 12345678: paid out")
+
+
 def test_approval_parts_bound_every_event():
     from services.supervision.domain.postings import approval_parts
 

@@ -156,6 +156,16 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
         (elig.TOPIC, elig.SOURCE, elig.REVIEW_CLOSED, {
             "review_id": "r-1", "household_id": household, "shock_id": "sh-1",
             "survey_date": "2026-10-20", "survey_event_id": "e-9", "closed_at": t0.isoformat()}),
+        *[(disb.TOPIC, disb.SOURCE, type_, {
+            "restructuring_id": "rs-1", "loan_instruction_id": "i-1", "household_id": household,
+            "programme_code": "VBSP-POOR-LOAN", "shock_id": "sh-1", "option": "extension",
+            "months": 6, "status": status, "reason": "lũ cuốn trôi chuồng bò",
+            "decision": "approve", "note": "Họp tổ", "new_term_months": 42,
+            "new_maturity_date": "2030-03-10", "instruction_id": "i-2"})
+          for type_, status in ((disb.RESTRUCTURING_REQUESTED, "requested"),
+                                (disb.RESTRUCTURING_REVIEWED, "reviewed"),
+                                (disb.RESTRUCTURING_CONFIRMED, "confirmed"),
+                                (disb.RESTRUCTURING_APPLIED, "applied"))],
         (reg.TOPIC, reg.SOURCE, reg.HOUSEHOLD_ARCHIVED, {
             "household_id": household, "version": 9, "reason": "chuyển đi", "household": snap}),
     ]
@@ -187,6 +197,9 @@ async def test_every_event_type_is_told_in_both_languages_in_causal_order(sup: S
     assert seen[elig.REVIEW_OPENED]["summary"]["en"] == (
         "Listed for an ad-hoc review after the flood of 2026-10-12 (Lũ quét); to be re-surveyed "
         "by 2026-11-12")
+    assert seen[disb.RESTRUCTURING_APPLIED]["summary"]["en"] == (
+        "Bank applied the term extension of 6 months (loan i-1): new maturity 2030-03-10")
+    assert seen[disb.RESTRUCTURING_REQUESTED]["summary"]["vi"].startswith("Đề nghị gia hạn nợ 6")
     bank = seen[disb.BANK_MESSAGE_RECEIVED]
     assert bank["actor"] == "partner:vbsp" and "reference VBSP-123" in bank["summary"]["en"]
     assert "1.100.000 đ" in seen[reg.HOUSEHOLD_SURVEYED]["summary"]["vi"]

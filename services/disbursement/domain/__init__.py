@@ -21,10 +21,18 @@ from services.disbursement.domain.programmes import (
     beneficiary_reference,
     parse_programmes,
 )
+from services.disbursement.domain.restructuring import (
+    NewSchedule,
+    RestructuringOption,
+    new_schedule,
+    parse_options,
+    request_violations,
+)
 
 __all__ = [
     "APPLICATION_OPEN", "BANK_STATUSES", "BANK_TRANSITIONS", "GROUP_MAX_MEMBERS", "GROUP_MIN_MEMBERS",
     "INSTRUCTION_STATUSES", "ORGANISATIONS", "RELEASES_BUDGET", "SENDABLE", "BankVerdict",
     "Instalment", "LoanPosition", "Programme", "application_violations", "beneficiary_reference",
     "judge_bank_status", "loan_position", "may_cancel", "parse_programmes", "schedule",
+    "NewSchedule", "RestructuringOption", "new_schedule", "parse_options", "request_violations",
 ]

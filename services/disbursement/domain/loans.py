@@ -32,14 +32,22 @@ class Instalment:
 
 
 def schedule(*, principal_vnd: int, annual_rate_pct: float, term_months: int,
-             disbursed_on: date) -> list[Instalment]:
-    """Monthly interest on the principal, the principal repaid at term (integer VND)."""
+             disbursed_on: date, frozen_from: date | None = None,
+             frozen_until: date | None = None) -> list[Instalment]:
+    """Monthly interest on the principal, the principal repaid at term (integer VND); no interest
+    on instalments due in [frozen_from, frozen_until) (a restructuring's interest freeze)."""
     monthly = round(principal_vnd * annual_rate_pct / 100 / 12)
-    return [
-        Instalment(number=n, due_date=add_months(disbursed_on, n), interest_vnd=monthly,
-                   principal_vnd=principal_vnd if n == term_months else 0)
-        for n in range(1, term_months + 1)
-    ]
+
+    def frozen(due: date) -> bool:
+        return frozen_from is not None and frozen_until is not None and \
+            frozen_from <= due < frozen_until
+
+    out = []
+    for n in range(1, term_months + 1):
+        due = add_months(disbursed_on, n)
+        out.append(Instalment(number=n, due_date=due, interest_vnd=0 if frozen(due) else monthly,
+                              principal_vnd=principal_vnd if n == term_months else 0))
+    return out
 
 
 @dataclass(frozen=True)

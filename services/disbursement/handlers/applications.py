@@ -174,8 +174,9 @@ async def confirm(session: AsyncSession, svc: Service, *, user: Principal, appli
                       code="wrong_action")
     done = "confirmed" if credit else "approved"
     if row.status not in ("reviewed" if credit else "submitted",):
-        existing = await session.scalar(sa.select(tables.instruction.c.id)
-                                        .where(tables.instruction.c.application_id == row.id))
+        existing = await session.scalar(sa.select(tables.instruction.c.id).where(
+            tables.instruction.c.application_id == row.id,
+            tables.instruction.c.kind == "disbursement"))
         if existing is not None:
             return row, False  # a retry: the one instruction already exists
         raise _wrong_status(row, "reviewed" if credit else "submitted",
@@ -224,11 +225,16 @@ async def _checker_is_not_a_maker(session: AsyncSession, user: Principal, row: A
         reviewers = (await session.scalars(sa.select(s.c.actor).where(
             s.c.application_id == row.id, s.c.status == "reviewed"))).all()
         makers |= {subject_of(a): "recorded its group review" for a in reviewers}
+    refuse_makers(user, makers, what="application", action="confirm" if credit else "approve")
+
+
+def refuse_makers(user: Principal, makers: dict[str | None, str], *, what: str,
+                  action: str) -> None:
+    """403 `maker_checker` when the caller is one of the makers (subject → what they did)."""
     did = makers.get(user.sub)
     if did is not None:
-        raise Problem(403, f"you {did} this application; another person must "
-                      f"{'confirm' if credit else 'approve'} it (separation of duties)",
-                      code="maker_checker")
+        raise Problem(403, f"you {did} this {what}; another person must {action} it "
+                      "(separation of duties)", code="maker_checker")
 
 
 async def reject(session: AsyncSession, svc: Service, *, user: Principal, application_id: str,
@@ -265,7 +271,8 @@ async def instruction_view(session: AsyncSession, *, application_id: str | None 
                            instruction_id: str | None = None) -> dict[str, Any] | None:
     """An instruction with its status history (None if there is none)."""
     i = tables.instruction
-    where = i.c.application_id == application_id if application_id else i.c.id == instruction_id
+    where = (sa.and_(i.c.application_id == application_id, i.c.kind == "disbursement")
+             if application_id else i.c.id == instruction_id)
     row = (await session.execute(sa.select(i).where(where))).first()
     if row is None:
         return None
@@ -286,7 +293,8 @@ async def listing(session: AsyncSession, *, user: Principal, commune_code: str |
     """Applications in the caller's scope, newest first, with their instruction status."""
     i = tables.instruction
     q = (sa.select(A, i.c.id.label("instruction_id"), i.c.status.label("instruction_status"))
-         .join(i, i.c.application_id == A.c.id, isouter=True))
+         .join(i, sa.and_(i.c.application_id == A.c.id, i.c.kind == "disbursement"),
+               isouter=True))
     q = q.where(scope_clause(user, A))
     for col, value in ((A.c.commune_code, commune_code), (A.c.status, status),
                        (A.c.programme_code, programme_code), (A.c.household_id, household_id)):

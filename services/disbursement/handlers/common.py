@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,11 @@ def load_programmes(path: Path, *, partners: list[str]) -> dict[str, domain.Prog
     return programmes
 
 
+def load_restructuring(path: Path) -> dict[str, domain.RestructuringOption]:
+    """Read and validate the restructuring options file."""
+    return domain.parse_options(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
 @dataclass
 class Service:
     """The service-wide context use cases run in: settings, programmes and the outbox."""
@@ -39,6 +44,7 @@ class Service:
     settings: Settings
     programmes: dict[str, domain.Programme]
     outbox: Outbox
+    options: dict[str, domain.RestructuringOption] = field(default_factory=dict)
 
     async def emit(self, session: AsyncSession, topic: str, *, type: str, data: dict[str, Any],
                    subject: str | None, causation: Envelope | None = None) -> Envelope:
@@ -64,7 +70,7 @@ def service_of(rt: Runtime) -> Service:
         rt.state["svc"] = Service(
             settings=settings,
             programmes=load_programmes(settings.programmes_file, partners=settings.partners),
-            outbox=rt.outbox)
+            outbox=rt.outbox, options=load_restructuring(settings.restructuring_file))
     return rt.state["svc"]
 
 

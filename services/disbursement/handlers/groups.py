@@ -166,7 +166,7 @@ async def list_budgets(session: AsyncSession, svc: Service, *, user: Principal,
 
 async def household_view(session: AsyncSession, *, user: Principal,
                          household_id: str) -> dict[str, Any]:
-    """The projected household, its complaint holds and its group."""
+    """The projected household, its complaint holds, its group and the shocks that hit it."""
     h = tables.household
     row = (await session.execute(sa.select(h).where(h.c.household_id == household_id))).first()
     if row is None or not user.covers(commune_code=row.commune_code,
@@ -182,4 +182,8 @@ async def household_view(session: AsyncSession, *, user: Principal,
     out["on_hold"] = any(x["released_at"] is None for x in holds)
     out["group_id"] = await session.scalar(sa.select(M.c.group_id)
                                            .where(M.c.household_id == household_id))
+    x = tables.shock_exposure
+    out["shocks"] = [jsonable(s) for s in (await session.execute(
+        sa.select(x.c.shock_id, x.c.shock_type, x.c.shock_title, x.c.occurred_on)
+        .where(x.c.household_id == household_id).order_by(x.c.occurred_on))).mappings()]
     return out

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.disbursement import domain, events, tables
-from services.disbursement.handlers import instructions
+from services.disbursement.handlers import instructions, restructurings
 from services.disbursement.handlers.common import Service
 from services.eligibility import events as eligibility_events
 from services.supervision import events as supervision_events
@@ -27,13 +27,23 @@ _COALESCED = ("commune_code", "village", "head_name", "category", "status")
 
 async def on_eligibility(svc: Service, ctx: BatchContext) -> None:
     """Eligibility's facts, set-based: each household's latest programme list (one upsert; an
-    older decision never overwrites a newer) and the communes' provinces (one insert)."""
+    older decision never overwrites a newer), the communes' provinces (one insert) and the
+    households a shock affected (one insert; a repeat is a no-op)."""
     h = tables.household
     latest: dict[str, dict[str, Any]] = {}
     communes: dict[str, str] = {}
+    exposures: dict[tuple[str, str], dict[str, Any]] = {}
     for item in ctx.items:
         if isinstance(item.payload, eligibility_events.ClassificationDecidedV1):
             communes[item.payload.commune_code] = item.payload.province_code
+            continue
+        if isinstance(item.payload, eligibility_events.ReviewOpenedV1):
+            r = item.payload
+            exposures[(r.household_id, r.shock_id)] = {
+                "household_id": r.household_id, "shock_id": r.shock_id,
+                "shock_type": r.shock_type, "shock_title": r.shock_title,
+                "occurred_on": r.occurred_on, "commune_code": r.commune_code,
+                "review_id": r.review_id, "event_id": item.event.id}
             continue
         p: eligibility_events.ProgramEligibilityChangedV1 = item.payload
         programs = {s.program_code: {"eligible": s.eligible, "reason": s.reason}
@@ -52,6 +62,9 @@ async def on_eligibility(svc: Service, ctx: BatchContext) -> None:
         await ctx.session.execute(pg_insert(tables.commune_area).on_conflict_do_nothing(),
                                   [{"commune_code": c, "province_code": p}
                                    for c, p in sorted(communes.items())])
+    if exposures:
+        await ctx.session.execute(pg_insert(tables.shock_exposure).on_conflict_do_nothing(),
+                                  [exposures[k] for k in sorted(exposures)])
     if not latest:
         return
     stmt = pg_insert(h)
@@ -156,6 +169,9 @@ async def on_bank_status(svc: Service, ctx: EventContext,
                                        is_loan=row.term_months is not None)
     if verdict.action == "refuse":
         raise DeadLetter(f"instruction {row.id}: {verdict.reason}")
+    if row.kind == "restructure" and p.status == "reversed" and verdict.action == "apply":
+        # An applied schedule is undone by a new restructuring, not by a bank reversal.
+        raise DeadLetter(f"instruction {row.id}: a restructure instruction cannot be reversed")
     await session.execute(pg_insert(tables.bank_message).values(
         event_id=ctx.event.id, instruction_id=row.id, status=p.status, verdict=verdict.action,
         amount_vnd=p.amount_vnd, bank_reference=p.bank_reference, occurred_at=p.occurred_at)
@@ -168,7 +184,7 @@ async def on_bank_status(svc: Service, ctx: EventContext,
     if verdict.action == "repayment":
         await _repayment(session, svc, ctx, row, p, partner)
         return
-    received = await _received(svc, ctx, row, p, partner)
+    received = await received_message(svc, ctx, row, p, partner)
     reason = p.reason_code or f"{p.status} by {partner}"
     settled = {"settled_messages": INS.c.settled_messages + 1,
                "settled_amount_vnd": p.amount_vnd if p.amount_vnd is not None
@@ -178,16 +194,19 @@ async def on_bank_status(svc: Service, ctx: EventContext,
                                         causation=received, bank_reference=p.bank_reference,
                                         amount_vnd=p.amount_vnd, occurred_at=p.occurred_at,
                                         event_id=ctx.event.id, extra=settled)
-    if p.status == "settled" and row.term_months is not None:
+    if row.kind == "restructure":
+        await restructurings.on_instruction_status(session, svc, instruction=row,
+                                                   causation=received)
+    elif p.status == "settled" and row.term_months is not None:
         await _open_loan(session, row, disbursed_on=p.occurred_at.date(),
                          principal_vnd=p.amount_vnd or row.amount_vnd)
-    if p.status == "reversed":
+    if p.status == "reversed" and row.kind == "disbursement":
         await session.execute(sa.update(tables.loan).where(tables.loan.c.instruction_id == row.id)
                               .values(status="reversed", updated_at=sa.func.now()))
 
 
-async def _received(svc: Service, ctx: EventContext, row: Any, p: events.BankInstructionStatusV1,
-                    partner: str) -> Envelope:
+async def received_message(svc: Service, ctx: EventContext, row: Any,
+                           p: events.BankInstructionStatusV1, partner: str) -> Envelope:
     """The partner's message on the household's record (`partner:<id>`), caused by the
     instruction's `sent` status change: the timeline's tree reaches the bank without an orphan,
     and an auditor sees which bank message settled a loan."""
@@ -199,7 +218,7 @@ async def _received(svc: Service, ctx: EventContext, row: Any, p: events.BankIns
         instruction_id=row.id, application_id=row.application_id, household_id=row.household_id,
         partner=partner, status=p.status, message_id=ctx.event.id,
         bank_reference=p.bank_reference, amount_vnd=p.amount_vnd, reason_code=p.reason_code,
-        occurred_at=p.occurred_at, actor=f"partner:{partner}")
+        occurred_at=p.occurred_at, actor=f"partner:{partner}", kind=row.kind)
     return await svc.emit(ctx.session, events.TOPIC, type=events.BANK_MESSAGE_RECEIVED,
                           subject=row.household_id, causation=sent,
                           data=data.model_dump(mode="json"))
@@ -237,12 +256,14 @@ async def _repayment(session: AsyncSession, svc: Service, ctx: EventContext, row
                               .where(tables.bank_message.c.event_id == ctx.event.id)
                               .values(verdict="duplicate"))
         return
-    received = await _received(svc, ctx, row, p, partner)
+    received = await received_message(svc, ctx, row, p, partner)
     repaid = loan.repaid_vnd + p.amount_vnd
     position = domain.loan_position(
         instalments=domain.schedule(principal_vnd=loan.principal_vnd,
                                     annual_rate_pct=loan.annual_rate_pct,
-                                    term_months=loan.term_months, disbursed_on=loan.disbursed_on),
+                                    term_months=loan.term_months, disbursed_on=loan.disbursed_on,
+                                    frozen_from=loan.interest_frozen_from,
+                                    frozen_until=loan.interest_frozen_until),
         repaid_vnd=repaid, annual_rate_pct=loan.annual_rate_pct, today=date.today())
     await session.execute(sa.update(loan_t).where(loan_t.c.instruction_id == row.id).values(
         repaid_vnd=repaid, outstanding_principal_vnd=position.outstanding_principal_vnd,

@@ -25,17 +25,25 @@ INS = tables.instruction
 # Application status that follows each final instruction status.
 APPLICATION_AFTER = {"settled": "disbursed", "rejected": "not_disbursed", "failed": "not_disbursed",
                      "cancelled": "cancelled", "reversed": "reversed"}
+# Restructuring status that follows a restructure instruction that will never be applied (its
+# `settled` applies the new schedule: handlers/restructurings.py).
+RESTRUCTURING_AFTER = {"rejected": "not_applied", "failed": "not_applied",
+                       "cancelled": "cancelled"}
 
 
 def issued_payload(row: Any) -> dict[str, Any]:
-    """The bank-facing message of an instruction (no national ID; a beneficiary reference)."""
+    """The bank-facing message of an instruction (no national ID; a beneficiary reference); a
+    `restructure` instruction carries the loan's new schedule."""
+    restructure = (events.RestructureScheduleV1.model_validate(row.restructure)
+                   if row.kind == "restructure" else None)
     return events.InstructionIssuedV1(
         instruction_id=row.id, application_id=row.application_id,
         programme_code=row.programme_code, beneficiary_reference=row.beneficiary_reference,
         payee_name=row.payee_name, commune_code=row.commune_code,
         transaction_point=row.transaction_point, amount_vnd=row.amount_vnd, currency="VND",
         purpose=row.purpose, term_months=row.term_months, annual_rate_pct=row.annual_rate_pct,
-        scheduled_date=row.scheduled_date, partner=row.partner,
+        scheduled_date=row.scheduled_date, partner=row.partner, kind=row.kind,
+        restructure=restructure,
     ).model_dump(mode="json")
 
 
@@ -113,7 +121,7 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
         "instruction_id": row.id, "application_id": row.application_id,
         "household_id": row.household_id, "status": status, "previous_status": previous,
         "reason": reason, "bank_reference": bank_reference, "amount_vnd": amount_vnd,
-        "occurred_at": occurred_at or utcnow()})
+        "occurred_at": occurred_at or utcnow(), "kind": row.kind})
     env = svc.outbox.new(type=events.INSTRUCTION_STATUS_CHANGED,
                          data=changed.model_dump(mode="json"), subject=row.household_id,
                          causation=causation)
@@ -128,10 +136,15 @@ async def set_status(session: AsyncSession, svc: Service, row: Any, *, status: s
         instruction_id=row.id, status=status, previous_status=previous, source=source,
         actor=actor, reason=reason, bank_reference=bank_reference, amount_vnd=amount_vnd,
         occurred_at=occurred_at, event_id=event_id))
-    if status in domain.RELEASES_BUDGET:
+    # A restructure instruction moves no money: no budget, the loan's application stays disbursed.
+    if status in domain.RELEASES_BUDGET and row.kind == "disbursement":
         await release_budget(session, programme_code=row.programme_code,
                              commune_code=row.commune_code, amount_vnd=row.amount_vnd)
-    if status in APPLICATION_AFTER:
+    if status in RESTRUCTURING_AFTER and row.kind == "restructure":
+        r = tables.restructuring
+        await session.execute(sa.update(r).where(r.c.id == row.restructuring_id).values(
+            status=RESTRUCTURING_AFTER[status], updated_at=sa.func.now()))
+    if status in APPLICATION_AFTER and row.kind == "disbursement":
         await record_application_status(session, application_id=row.application_id,
                                         status=APPLICATION_AFTER[status], actor=actor,
                                         reason=reason or f"instruction {status}")
@@ -178,10 +191,17 @@ async def issue(session: AsyncSession, svc: Service, *, application: Any, househ
             scheduled_date=scheduled_date, status="approved",
         ).on_conflict_do_nothing().returning(*INS.c))).first()
     if inserted is None:  # the unique application id already produced it
-        return (await session.execute(sa.select(INS).where(INS.c.application_id == application.id))).one()
+        return (await session.execute(sa.select(INS).where(
+            INS.c.application_id == application.id, INS.c.kind == "disbursement"))).one()
+    return await approved(session, svc, inserted, actor=actor, reason=(
+        f"application {application.id} {'confirmed' if programme.is_credit else 'approved'}"))
+
+
+async def approved(session: AsyncSession, svc: Service, inserted: Any, *, actor: str | None,
+                   reason: str) -> Any:
+    """A newly inserted instruction: its first status and events, then hold or send it as due."""
     await session.execute(sa.insert(tables.instruction_status).values(
-        instruction_id=inserted.id, status="approved", source="api", actor=actor,
-        reason=f"application {application.id} {'confirmed' if programme.is_credit else 'approved'}"))
+        instruction_id=inserted.id, status="approved", source="api", actor=actor, reason=reason))
     issued = issued_payload(inserted) | {"household_id": inserted.household_id}
     await svc.emit(session, events.TOPIC, type=events.INSTRUCTION_ISSUED, data=issued,
                    subject=inserted.household_id)
@@ -189,7 +209,7 @@ async def issue(session: AsyncSession, svc: Service, *, application: Any, househ
                    data=events.InstructionStatusChangedV1(
                        instruction_id=inserted.id, application_id=inserted.application_id,
                        household_id=inserted.household_id, status="approved",
-                       occurred_at=utcnow()).model_dump(mode="json"),
+                       occurred_at=utcnow(), kind=inserted.kind).model_dump(mode="json"),
                    subject=inserted.household_id)
     if await household_on_hold(session, inserted.household_id):
         return await set_status(session, svc, inserted, status="on_hold", source="hold",

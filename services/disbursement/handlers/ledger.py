@@ -24,7 +24,9 @@ BANK_STATUS_CONSUMER = "disbursement.bank-status"
 def loan_view(row: Any, *, today: date, with_schedule: bool) -> dict[str, Any]:
     """A loan with where it stands today (overdue flag, overdue interest at 130% of the rate)."""
     plan = domain.schedule(principal_vnd=row.principal_vnd, annual_rate_pct=row.annual_rate_pct,
-                           term_months=row.term_months, disbursed_on=row.disbursed_on)
+                           term_months=row.term_months, disbursed_on=row.disbursed_on,
+                           frozen_from=row.interest_frozen_from,
+                           frozen_until=row.interest_frozen_until)
     pos = domain.loan_position(instalments=plan, repaid_vnd=row.repaid_vnd,
                                annual_rate_pct=row.annual_rate_pct, today=today)
     out = jsonable(row._mapping) | {
@@ -82,13 +84,14 @@ async def reconciliation(session: AsyncSession, *, user: Principal, programme_co
         where.append(INS.c.programme_code == programme_code)
     if commune_code:
         where.append(INS.c.commune_code == commune_code)
+    money = [*where, INS.c.kind == "disbursement"]  # restructure instructions move no money
     per_status = (await session.execute(
         sa.select(INS.c.status, sa.func.count().label("count"),
                   sa.cast(sa.func.coalesce(sa.func.sum(INS.c.amount_vnd), 0), sa.BigInteger)
                   .label("amount_vnd"),
                   sa.cast(sa.func.coalesce(sa.func.sum(INS.c.settled_amount_vnd), 0), sa.BigInteger)
                   .label("settled_amount_vnd"))
-        .where(*where).group_by(INS.c.status).order_by(INS.c.status))).mappings().all()
+        .where(*money).group_by(INS.c.status).order_by(INS.c.status))).mappings().all()
     mismatches: list[dict[str, Any]] = []
     differing = (await session.execute(sa.select(INS).where(
         *where, INS.c.settled_amount_vnd.is_not(None), INS.c.settled_amount_vnd != INS.c.amount_vnd))).all()
@@ -105,13 +108,35 @@ async def reconciliation(session: AsyncSession, *, user: Principal, programme_co
     mismatches.extend(await _refused_statuses(session, user=user, where=where,
                                               filtered=bool(programme_code or commune_code)))
     statuses = [dict(r) for r in per_status]
+    restructured = await _restructured(session, user=user, programme_code=programme_code,
+                                       commune_code=commune_code)
     return {"programme_code": programme_code, "commune_code": commune_code,
             "generated_at": date.today().isoformat(),
             "by_status": statuses,
             "totals": {"count": sum(s["count"] for s in statuses),
                        "amount_vnd": sum(s["amount_vnd"] for s in statuses),
                        "settled_amount_vnd": sum(s["settled_amount_vnd"] for s in statuses)},
+            "restructured": {"count": len(restructured), "loans": restructured},
             "mismatches": mismatches}
+
+
+async def _restructured(session: AsyncSession, *, user: Principal, programme_code: str | None,
+                        commune_code: str | None) -> list[dict[str, Any]]:
+    """Restructurings the partner applied: which loan, how, and the new schedule."""
+    r = tables.restructuring
+    q = sa.select(r.c.loan_instruction_id, r.c.id.label("restructuring_id"), r.c.household_id,
+                  r.c.programme_code, r.c.commune_code, r.c.shock_id, r.c.option, r.c.months,
+                  r.c.new_term_months, r.c.new_maturity_date, r.c.interest_frozen_from,
+                  r.c.interest_frozen_until, r.c.applied_at,
+                  INS.c.id.label("instruction_id"), INS.c.partner, INS.c.bank_reference
+                  ).join(INS, INS.c.restructuring_id == r.c.id).where(
+        r.c.status == "applied", scope_clause(user, r))
+    if programme_code:
+        q = q.where(r.c.programme_code == programme_code)
+    if commune_code:
+        q = q.where(r.c.commune_code == commune_code)
+    rows = (await session.execute(q.order_by(r.c.applied_at, r.c.id).limit(5000))).mappings()
+    return [jsonable(x) for x in rows]
 
 
 async def _refused_statuses(session: AsyncSession, *, user: Principal, where: list,
@@ -161,6 +186,10 @@ def reconciliation_csv(report: dict[str, Any]) -> str:
                     "", "", "", ""])
     t = report["totals"]
     w.writerow(["total", "", t["count"], t["amount_vnd"], t["settled_amount_vnd"], "", "", "", ""])
+    for x in report.get("restructured", {}).get("loans", []):
+        w.writerow(["restructured", x["option"], 1, "", "", x["loan_instruction_id"],
+                    x["partner"] or "", "", f"{x['months']} months after shock {x['shock_id']}; "
+                    f"maturity {x['new_maturity_date']}"])
     for m in report["mismatches"]:
         w.writerow(["mismatch", m["kind"], 1, m.get("amount_vnd") or "", "", m["instruction_id"] or "",
                     m.get("partner") or "", m.get("partner_amount_vnd") or "", m["detail"]])

@@ -27,6 +27,9 @@ CHANNEL = {"web": ("trang niêm yết công khai", "the public posting page"),
            "officer": ("cán bộ tiếp nhận", "an officer"),
            "inspection_board": ("Ban Thanh tra nhân dân", "the People's Inspection Board")}
 OUTCOME = {"upheld": ("có cơ sở", "upheld"), "not_upheld": ("không có cơ sở", "not upheld")}
+RESTRUCTURE_OPTION = {"extension": ("gia hạn nợ", "term extension"),
+                      "interest_freeze": ("khoanh lãi", "interest freeze")}
+RESTRUCTURE_STATUS = {"settled": ("ngân hàng đã áp dụng", "applied by the bank")}
 INSTRUCTION_STATUS = {
     "approved": ("đã duyệt", "approved"), "sent": ("đã gửi ngân hàng", "sent to the bank"),
     "accepted": ("ngân hàng đã nhận", "accepted by the bank"),
@@ -248,17 +251,35 @@ def _application(verb_vi: str, verb_en: str) -> Callable[[D], Summary]:
 
 
 def _issued(d: D) -> Summary:
+    if d.get("kind") == "restructure":
+        r = d.get("restructure") or {}
+        o_vi, o_en = _pair(RESTRUCTURE_OPTION, r.get("option"))
+        return (f"Lệnh cơ cấu nợ gửi ngân hàng: {o_vi} {r.get('months', '?')} tháng, đáo hạn "
+                f"{_date(r.get('new_maturity_date'))}",
+                f"Restructure instruction to the bank: {o_en} of {r.get('months', '?')} months, "
+                f"maturity {_date(r.get('new_maturity_date'))}")
     return (f"Lệnh chi {vnd_vi(d.get('amount_vnd', 0))} ({d.get('programme_code', '?')}) ngày "
             f"{_date(d.get('scheduled_date'))} tại {d.get('transaction_point', '?')}",
             f"Payment instruction {vnd_en(d.get('amount_vnd', 0))} ({d.get('programme_code', '?')}) "
             f"for {_date(d.get('scheduled_date'))} at {d.get('transaction_point', '?')}")
 
 
-def _instruction_status(d: D) -> Summary:
+def _instruction_words(d: D) -> tuple[str, str, str, str]:
+    """What the instruction is called, and its status, in vi and en (a settled restructure
+    instruction was applied: no money was paid out)."""
+    if d.get("kind") == "restructure":
+        s_vi, s_en = _pair(INSTRUCTION_STATUS | RESTRUCTURE_STATUS, d.get("status"))
+        return "lệnh cơ cấu nợ", "restructure instruction", s_vi, s_en
     s_vi, s_en = _pair(INSTRUCTION_STATUS, d.get("status"))
+    return "lệnh chi", "instruction", s_vi, s_en
+
+
+def _instruction_status(d: D) -> Summary:
+    n_vi, n_en, s_vi, s_en = _instruction_words(d)
     why = d.get("reason")
-    return (f"Lệnh chi {d.get('instruction_id', '?')[:8]}: {s_vi}" + (f" ({why})" if why else ""),
-            f"Instruction {d.get('instruction_id', '?')[:8]}: {s_en}" + (f" ({why})" if why else ""))
+    ref = d.get("instruction_id", "?")[:8]
+    return (f"{n_vi.capitalize()} {ref}: {s_vi}" + (f" ({why})" if why else ""),
+            f"{n_en.capitalize()} {ref}: {s_en}" + (f" ({why})" if why else ""))
 
 
 def _hold_applied(d: D) -> Summary:
@@ -288,13 +309,55 @@ def _bank_status(d: D) -> Summary:
 
 
 def _bank_message(d: D) -> Summary:
-    s_vi, s_en = _pair(INSTRUCTION_STATUS, d.get("status"))
+    n_vi, n_en, s_vi, s_en = _instruction_words(d)
     ref = d.get("bank_reference")
     bank = str(d.get("partner", "?")).upper()
-    return (f"{bank} báo lệnh chi {d.get('instruction_id', '?')[:8]}: {s_vi}"
+    return (f"{bank} báo {n_vi} {d.get('instruction_id', '?')[:8]}: {s_vi}"
             + (f" (số tham chiếu {ref})" if ref else ""),
-            f"{bank} reported instruction {d.get('instruction_id', '?')[:8]}: {s_en}"
+            f"{bank} reported {n_en} {d.get('instruction_id', '?')[:8]}: {s_en}"
             + (f" (reference {ref})" if ref else ""))
+
+
+
+
+
+def _restructuring_what(d: D) -> tuple[str, str]:
+    o_vi, o_en = _pair(RESTRUCTURE_OPTION, d.get("option"))
+    months = d.get("months", "?")
+    return (f"{o_vi} {months} tháng (khoản vay {str(d.get('loan_instruction_id', '?'))[:8]})",
+            f"{o_en} of {months} months (loan {str(d.get('loan_instruction_id', '?'))[:8]})")
+
+
+def _restructuring_requested(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    why = d.get("reason") or ""
+    return (f"Đề nghị {vi} do thiệt hại sau thiên tai {d.get('shock_id', '?')}: {why}",
+            f"Restructuring requested: {en} after shock {d.get('shock_id', '?')}: {why}")
+
+
+def _restructuring_reviewed(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    ok = d.get("decision") != "reject"
+    note = d.get("note") or ""
+    return (f"Tổ TK&VV {'đồng ý' if ok else 'không đồng ý'} {vi}: {note}",
+            f"Savings group {'approved' if ok else 'rejected'} the {en}: {note}")
+
+
+def _restructuring_confirmed(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    return (f"UBND xã xác nhận {vi}; lệnh cơ cấu nợ gửi ngân hàng",
+            f"Commune confirmed the {en}; restructure instruction sent to the bank")
+
+
+def _restructuring_applied(d: D) -> Summary:
+    vi, en = _restructuring_what(d)
+    if d.get("option") == "interest_freeze":
+        return (f"Ngân hàng đã áp dụng {vi}: không tính lãi từ "
+                f"{_date(d.get('interest_frozen_from'))} đến {_date(d.get('interest_frozen_until'))}",
+                f"Bank applied the {en}: no interest from {_date(d.get('interest_frozen_from'))} "
+                f"until {_date(d.get('interest_frozen_until'))}")
+    return (f"Ngân hàng đã áp dụng {vi}: đáo hạn mới {_date(d.get('new_maturity_date'))}",
+            f"Bank applied the {en}: new maturity {_date(d.get('new_maturity_date'))}")
 
 
 def _shock(d: D) -> Summary:
@@ -358,6 +421,10 @@ SUMMARIES: dict[str, Callable[[D], Summary]] = {
     "disbursement.hold.released.v1": _hold_released,
     "disbursement.loan.repayment_recorded.v1": _repayment,
     "disbursement.bank_message.received.v1": _bank_message,
+    "disbursement.restructuring.requested.v1": _restructuring_requested,
+    "disbursement.restructuring.reviewed.v1": _restructuring_reviewed,
+    "disbursement.restructuring.confirmed.v1": _restructuring_confirmed,
+    "disbursement.restructuring.applied.v1": _restructuring_applied,
     "bank.instruction.status.v1": _bank_status,
 }
 

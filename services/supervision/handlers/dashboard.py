@@ -171,12 +171,16 @@ def _int(expr: Any) -> sa.ColumnElement[Any]:
 
 
 async def loans(session: AsyncSession, *, user: Principal | None, area: Area) -> dict[str, Any]:
-    """Applications confirmed, support paid, loans paid out and outstanding, from the
-    disbursement events on the timeline (`user` None: a public page of one commune)."""
+    """Applications confirmed, support paid, loans paid out, outstanding and restructured, from
+    the disbursement events on the timeline (`user` None: a public page of one commune)."""
     in_area = area.where(user, HA) if user is not None else HA.c.commune_code == area.commune_code
     scoped = sa.select(T).join(HA, HA.c.household_id == T.c.household_id).where(in_area)
     confirmed = scoped.where(T.c.type == disbursement_events.APPLICATION_CONFIRMED).subquery()
-    issued = scoped.where(T.c.type == disbursement_events.INSTRUCTION_ISSUED).subquery()
+    # A `restructure` instruction (a loan's new schedule after a shock) moves no money.
+    issued = scoped.where(T.c.type == disbursement_events.INSTRUCTION_ISSUED,
+                          sa.func.coalesce(T.c.data["kind"].astext, "disbursement")
+                          != "restructure").subquery()
+    restructured = scoped.where(T.c.type == disbursement_events.RESTRUCTURING_APPLIED).subquery()
     # Each instruction's latest status; paid out when it is `settled`.
     latest = (sa.select(INSTRUCTION_ID.label("instruction_id"),
                         T.c.data["status"].astext.label("status"),
@@ -216,6 +220,9 @@ async def loans(session: AsyncSession, *, user: Principal | None, area: Area) ->
         .where(loan_app).scalar_subquery().label("confirmed"),
         sa.select(sa.func.coalesce(sa.func.sum(_int(confirmed.c.data["amount_vnd"])), 0))
         .where(loan_app).scalar_subquery().label("confirmed_vnd"),
+        sa.select(sa.func.count(sa.distinct(
+            restructured.c.data["loan_instruction_id"].astext))).scalar_subquery()
+        .label("restructured"),
         *[sa.select(c).scalar_subquery().label(c.name) for c in settled.subquery().c]))).one()
     out = dict(row._mapping)
     return {k: int(v) for k, v in out.items()}
