@@ -74,9 +74,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_problem(request, [
-            {"field": field_name(e["loc"]), "message": e["msg"], "type": e["type"]}
-            for e in exc.errors()])
+        errors = [{"field": field_name(e["loc"]), "message": e["msg"], "type": e["type"]}
+                  for e in exc.errors()]
+        if errors and all(e["field"].lower() == "if-match" and e["type"] == "missing"
+                          for e in errors):
+            # A required If-Match is a precondition (RFC 6585), not a malformed request.
+            return problem_response(request, 428, "If-Match with the current version (its "
+                                                  "ETag) is required")
+        return validation_problem(request, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

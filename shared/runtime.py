@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,8 +20,9 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import audit, db, privacy, problems, sanitize
@@ -30,6 +31,7 @@ from shared.auth import Authenticator, CurrentUser, Principal, require_role
 from shared.broker import BrokerWatch, client_security
 from shared.consumer import Consumer, ConsumerSpec
 from shared.db import PlatformTables
+from shared.openapi import document_errors, problem_responses
 from shared.outbox import CORRELATION_ID, Outbox, Relay, buffering, requeue_sent
 from shared.retention import Retention
 from shared.settings import ServiceSettings, state_dir
@@ -337,11 +339,107 @@ async def stop_runtime(rt: Runtime) -> None:
     await rt.engine.dispose()
 
 
+class DeadLetterRead(BaseModel):
+    """A dead letter as operators see it."""
+
+    id: int
+    consumer: str
+    event_id: str
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    attempts: int
+    created_at: datetime
+    replayed_at: datetime | None
+    replayed_by: str | None
+    discarded_at: datetime | None
+    discarded_by: str | None
+    parked_behind: int | None = Field(
+        description="the earlier dead letter of its key this event waits behind")
+    headers: dict[str, Any]
+    value: str = Field(description="the payload (at most 4000 characters, redacted for auditors)")
+
+
+class ReleaseRead(BaseModel):
+    """What replaying or discarding a dead letter did."""
+
+    id: int
+    outcome: str = Field(examples=["processed", "dead_lettered", "discarded"])
+    parked_replayed: int = Field(description="events of its key that waited behind it")
+    outcomes: dict[str, int] = Field(description="each outcome and how many events had it")
+
+
+class RepublishRead(BaseModel):
+    """How many kept outbox rows the relay will publish again."""
+
+    requeued: int
+
+
+class ParkedRead(BaseModel):
+    """An outbox row the broker refused."""
+
+    id: int
+    event_id: str
+    topic: str
+    key: str | None
+    type: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    parked_at: datetime | None
+    created_at: datetime
+    bytes: int = Field(description="the payload's size")
+
+
+class ParkedOutcome(BaseModel):
+    """What became of a refused outbox row."""
+
+    id: int
+    event_id: str
+    outcome: str = Field(examples=["retrying", "discarded"])
+
+
+class HealthRead(BaseModel):
+    """The process is up."""
+
+    status: str = Field(examples=["ok"])
+    service: str
+
+
+class TaskRead(BaseModel):
+    """One supervised background task."""
+
+    state: str = Field(examples=["starting", "running", "restarting", "stopped"])
+    restarts: int
+    last_error: str | None
+
+
+class ReadyRead(BaseModel):
+    """Whether this replica takes traffic, and why not."""
+
+    status: str = Field(examples=["ready", "not ready"])
+    checks: dict[str, str] = Field(description="each failing check (and the database's)")
+    broker: str
+    relay_active: bool
+    tasks: dict[str, TaskRead]
+
+
+class WhoAmI(BaseModel):
+    """The caller as the token says."""
+
+    sub: str
+    role: str
+    scope: list[str]
+    partner: str | None
+
+
 def ops_router() -> APIRouter:
     """Operator endpoints every service has: dead letters (list, replay) and outbox refill."""
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
-    @router.get("/dead-letters", dependencies=[require_role("national_admin", "auditor")])
+    @router.get("/dead-letters", dependencies=[require_role("national_admin", "auditor")],
+                response_model=list[DeadLetterRead])
     async def list_dead_letters(rt: RuntimeDep, user: CurrentUser, replayed: bool | None = None,
                                 limit: Limit = 100) -> list[dict]:
         """Dead letters of this service's consumers, newest first; `parked_behind` marks an
@@ -395,7 +493,9 @@ def ops_router() -> APIRouter:
             raise refused
         return {"id": dead_letter_id, **result}
 
-    @router.post("/dead-letters/{dead_letter_id}/replay")
+    @router.post("/dead-letters/{dead_letter_id}/replay", response_model=ReleaseRead,
+                 responses=problem_responses(409, s409="already replayed or discarded, or "
+                                                       "parked behind an earlier dead letter"))
     async def replay_dead_letter(dead_letter_id: RowId, rt: RuntimeDep, user: OperatorDep,
                                  reason: ReasonQ) -> dict:
         """Run a dead letter through its consumer again (after a fix), then the events of its
@@ -403,14 +503,16 @@ def ops_router() -> APIRouter:
         operator audit log with who and why."""
         return await release(rt, dead_letter_id, user, discard=False, reason=reason)
 
-    @router.post("/dead-letters/{dead_letter_id}/discard")
+    @router.post("/dead-letters/{dead_letter_id}/discard", response_model=ReleaseRead,
+                 responses=problem_responses(409, s409="already replayed or discarded, or "
+                                                       "parked behind an earlier dead letter"))
     async def discard_dead_letter(dead_letter_id: RowId, rt: RuntimeDep, user: OperatorDep,
                                   reason: ReasonQ) -> dict:
         """Give a dead letter up (recorded with who and why), then apply the events of its
         household parked behind it, in offset order."""
         return await release(rt, dead_letter_id, user, discard=True, reason=reason)
 
-    @router.post("/outbox/republish")
+    @router.post("/outbox/republish", response_model=RepublishRead)
     async def republish(rt: RuntimeDep, user: OperatorDep, reason: ReasonQ,
                         since_id: Annotated[int, Query(ge=0, le=db.BIGINT_MAX)] = 0,
                         topic: str | None = None, include_partners: bool = False) -> dict:
@@ -434,7 +536,8 @@ def ops_router() -> APIRouter:
             await rt.outbox.notify(s)
         return {"requeued": requeued}
 
-    @router.get("/outbox/parked", dependencies=[require_role("national_admin", "auditor")])
+    @router.get("/outbox/parked", dependencies=[require_role("national_admin", "auditor")],
+                response_model=list[ParkedRead])
     async def list_parked(rt: RuntimeDep, limit: Limit = 100) -> list[dict]:
         """Outbox rows the broker refused, oldest first: parked ones and ones waiting to be
         tried again. Each holds back its key's later events."""
@@ -448,7 +551,7 @@ def ops_router() -> APIRouter:
             rows = (await s.execute(q)).mappings().all()
         return [dict(r) for r in rows]
 
-    @router.post("/outbox/{row_id}/retry")
+    @router.post("/outbox/{row_id}/retry", response_model=ParkedOutcome)
     async def retry_parked(row_id: RowId, rt: RuntimeDep, user: OperatorDep,
                            reason: ReasonQ) -> dict:
         """Try a parked row again now (after the cause is fixed): attempts start over.
@@ -469,7 +572,7 @@ def ops_router() -> APIRouter:
             await rt.outbox.notify(s)
         return {"id": row_id, "event_id": event_id, "outcome": "retrying"}
 
-    @router.post("/outbox/{row_id}/discard")
+    @router.post("/outbox/{row_id}/discard", response_model=ParkedOutcome)
     async def discard_parked(row_id: RowId, rt: RuntimeDep, user: OperatorDep,
                              reason: ReasonQ) -> dict:
         """Give up on a refused row (it is never published; its key's later events go on).
@@ -497,8 +600,8 @@ def ops_router() -> APIRouter:
                 dependencies=[require_role("national_admin", "auditor")])
     async def operator_audit(
             rt: RuntimeDep, action: str | None = None, actor: str | None = None,
-            before_id: int | None = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[audit.OperatorActionRead]:
+            before_id: Annotated[int | None, Query(ge=1, le=db.BIGINT_MAX)] = None,
+            limit: Limit = 100) -> list[audit.OperatorActionRead]:
         """The operator audit log of this service, newest first: who (token `sub` and role),
         when, which action on what, why, and the outcome. Page with `before_id`."""
         async with rt.snapshot() as s:
@@ -594,12 +697,13 @@ def create_app(spec: ServiceSpec, *, freeze_heap: bool = False) -> FastAPI:
                 m.latency.labels(request.method, path).observe(time.perf_counter() - start)
             CORRELATION_ID.reset(token)
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], response_model=HealthRead)
     async def health() -> dict:
         """The process is up."""
         return {"status": "ok", "service": spec.name}
 
-    @app.get("/ready", tags=["operations"])
+    @app.get("/ready", tags=["operations"], response_model=ReadyRead,
+             responses={503: {"model": ReadyRead, "description": "not ready: see `checks`"}})
     async def ready(rt: RuntimeDep) -> JSONResponse:
         """Ready while its database answers and no background task is dead or stuck. The
         broker is reported but does not decide: during an outage writes still land in the
@@ -622,7 +726,10 @@ def create_app(spec: ServiceSpec, *, freeze_heap: bool = False) -> FastAPI:
                              "tasks": {n: h.as_dict() for n, h in rt.health.items()}},
                             status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"],
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                        **problem_responses(401, s401="EVERYDOOR_METRICS_TOKEN is set and the "
+                                                      "request does not carry it")},
              dependencies=[Depends(metrics_guard(platform.everydoor_metrics_token))])
     async def metrics(rt: RuntimeDep) -> Response:
         """Prometheus text exposition (with `EVERYDOOR_METRICS_TOKEN` set: only for
@@ -631,7 +738,7 @@ def create_app(spec: ServiceSpec, *, freeze_heap: bool = False) -> FastAPI:
             rt.metrics.outbox_backlog.set(await rt.relay.backlog())
         return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/whoami", tags=["operations"])
+    @app.get("/v1/whoami", tags=["operations"], response_model=WhoAmI)
     async def whoami(user: CurrentUser) -> dict:
         """The caller as the token says."""
         return {"sub": user.sub, "role": user.role, "scope": list(user.scope),
@@ -642,6 +749,7 @@ def create_app(spec: ServiceSpec, *, freeze_heap: bool = False) -> FastAPI:
         app.include_router(router)
     if spec.extra_routes:
         spec.extra_routes(app)
+    document_errors(app)
     with contextlib.suppress(Exception):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from services.disbursement import schemas
 from services.disbursement.handlers import applications, groups, instructions, ledger, service_of
 from services.disbursement.schemas import (
     ApplicationCreate,
@@ -24,6 +25,7 @@ from services.disbursement.schemas import (
 )
 from shared.auth import CurrentUser, require_role
 from shared.db import BIGINT_MAX
+from shared.openapi import problem_responses
 from shared.problems import not_found
 from shared.runtime import RuntimeDep
 
@@ -34,6 +36,9 @@ READERS = ("national_admin", "province_officer", "commune_officer", "commune_cha
 OFFICERS = ("national_admin", "province_officer", "commune_officer")
 read_role = require_role(*READERS)
 CommuneQ = Annotated[str | None, Query(pattern=r"^\d{5}$")]
+# An application or instruction not in the state the action needs.
+STATE = problem_responses(409, s409="the application or instruction is not in the state this "
+                                    "action needs (the detail names both)")
 
 
 async def _application(rt: Any, user: Any, application_id: str) -> dict:
@@ -43,14 +48,15 @@ async def _application(rt: Any, user: Any, application_id: str) -> dict:
 
 # --- programmes, eligibility projection, budgets ------------------------------------------
 
-@router.get("/programmes", dependencies=[read_role])
+@router.get("/programmes", dependencies=[read_role], response_model=list[schemas.ProgrammeRead])
 async def list_programmes(rt: RuntimeDep) -> list[dict]:
     """Programmes as configured (rates, ceilings, terms, the eligibility each requires, partner)."""
     return [asdict(p) | {"overdue_rate_pct": p.overdue_rate_pct}
             for p in service_of(rt).programmes.values()]
 
 
-@router.get("/households/{household_id}", dependencies=[read_role])
+@router.get("/households/{household_id}", dependencies=[read_role],
+            response_model=schemas.HouseholdRead)
 async def household(household_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """What disbursement knows of a household: eligibility (from eligibility's events, its only
     source), complaint holds, savings-and-loan group."""
@@ -59,7 +65,8 @@ async def household(household_id: str, rt: RuntimeDep, user: CurrentUser) -> dic
 
 
 @router.put("/budgets/{programme_code}/{commune_code}",
-            dependencies=[require_role("national_admin", "province_officer")])
+            dependencies=[require_role("national_admin", "province_officer")],
+            response_model=schemas.BudgetRead)
 async def set_budget(programme_code: str, commune_code: Annotated[str, Path(pattern=r"^\d{5}$")],
                      body: BudgetSet, rt: RuntimeDep, user: CurrentUser) -> dict:
     """Set a commune's budget for a programme (never below what is committed)."""
@@ -69,7 +76,8 @@ async def set_budget(programme_code: str, commune_code: Annotated[str, Path(patt
                                        body=body)
 
 
-@router.get("/budgets", dependencies=[read_role])
+@router.get("/budgets", dependencies=[read_role], response_model=list[schemas.BudgetRead],
+            responses=problem_responses(404, s404="the commune is outside your scope"))
 async def list_budgets(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                        programme_code: str | None = None) -> list[dict]:
     """Budgets: total, committed (instructions issued and not given back), remaining."""
@@ -80,7 +88,8 @@ async def list_budgets(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ
 
 # --- savings-and-loan groups ---------------------------------------------------------------
 
-@router.post("/groups", status_code=201, dependencies=[require_role(*OFFICERS)])
+@router.post("/groups", status_code=201, dependencies=[require_role(*OFFICERS)],
+             response_model=schemas.GroupRead)
 async def create_group(body: GroupCreate, rt: RuntimeDep, user: CurrentUser,
                        response: Response) -> dict:
     """Create a savings-and-loan group; it takes applications once it has 3 members."""
@@ -91,7 +100,7 @@ async def create_group(body: GroupCreate, rt: RuntimeDep, user: CurrentUser,
         return await groups.read_group(session, user=user, group_id=row.id)
 
 
-@router.get("/groups", dependencies=[read_role])
+@router.get("/groups", dependencies=[read_role], response_model=list[schemas.GroupSummary])
 async def list_groups(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                       village: str | None = None) -> list[dict]:
     """Groups in your scope."""
@@ -100,7 +109,7 @@ async def list_groups(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ 
                                         village=village)
 
 
-@router.get("/groups/{group_id}", dependencies=[read_role])
+@router.get("/groups/{group_id}", dependencies=[read_role], response_model=schemas.GroupRead)
 async def read_group(group_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A group and its members."""
     async with rt.snapshot() as session:
@@ -108,7 +117,7 @@ async def read_group(group_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
 
 
 @router.post("/groups/{group_id}/members", status_code=201,
-             dependencies=[require_role(*OFFICERS)])
+             dependencies=[require_role(*OFFICERS)], response_model=schemas.GroupRead)
 async def add_member(group_id: str, body: MemberAdd, rt: RuntimeDep, user: CurrentUser) -> dict:
     """Add a household of the group's village (3–60 members, one group per household)."""
     async with rt.transaction() as session:
@@ -116,9 +125,17 @@ async def add_member(group_id: str, body: MemberAdd, rt: RuntimeDep, user: Curre
                                        household_id=body.household_id)
 
 
+# The one who submitted (or group-reviewed) an application may not also issue its instruction.
+MAKER_CHECKER = problem_responses(403, s403="your role may not do this, or you submitted or "
+                                            "reviewed this application (`maker_checker`)")
+
+
 # --- applications --------------------------------------------------------------------------
 
-@router.post("/applications", status_code=201, dependencies=[require_role(*OFFICERS)])
+@router.post("/applications", status_code=201, dependencies=[require_role(*OFFICERS)],
+             response_model=schemas.ApplicationRead,
+             responses=problem_responses(404, s404="the household is unknown or outside your "
+                                                   "scope"))
 async def submit_application(body: ApplicationCreate, rt: RuntimeDep, user: CurrentUser,
                              response: Response) -> dict:
     """Apply; 422 names the reason (not a member, not eligible and why, ceiling, term, budget,
@@ -129,7 +146,8 @@ async def submit_application(body: ApplicationCreate, rt: RuntimeDep, user: Curr
     return await _application(rt, user, row.id)
 
 
-@router.get("/applications", dependencies=[read_role])
+@router.get("/applications", dependencies=[read_role],
+            response_model=list[schemas.ApplicationSummary])
 async def list_applications(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                             status: str | None = None, programme_code: str | None = None,
                             household_id: str | None = None,
@@ -142,14 +160,16 @@ async def list_applications(rt: RuntimeDep, user: CurrentUser, commune_code: Com
                                           household_id=household_id, limit=limit, offset=offset)
 
 
-@router.get("/applications/{application_id}", dependencies=[read_role])
+@router.get("/applications/{application_id}", dependencies=[read_role],
+            response_model=schemas.ApplicationRead)
 async def read_application(application_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """The application, its instruction, and every status of both with time and reason."""
     return await _application(rt, user, application_id)
 
 
 @router.post("/applications/{application_id}/group-review",
-             dependencies=[require_role("commune_officer", "commune_chair")])
+             dependencies=[require_role("commune_officer", "commune_chair")],
+             response_model=schemas.ApplicationRead, responses=STATE)
 async def group_review(application_id: str, body: GroupReview, rt: RuntimeDep,
                        user: CurrentUser) -> dict:
     """Record the savings-and-loan group's open meeting on a loan application."""
@@ -172,9 +192,11 @@ async def _issue(rt: Any, user: Any, application_id: str, body: Issue | None, *,
 
 
 @router.post("/applications/{application_id}/confirm",
-             dependencies=[require_role("commune_chair")],
-             responses={201: {"description": "instruction issued"},
-                        200: {"description": "already confirmed: the same instruction"}})
+             dependencies=[require_role("commune_chair")], response_model=schemas.ApplicationRead,
+             responses={201: {"description": "instruction issued",
+                              "model": schemas.ApplicationRead},
+                        200: {"description": "already confirmed: the same instruction"},
+                        **MAKER_CHECKER, **STATE})
 async def confirm(application_id: str, rt: RuntimeDep, user: CurrentUser,
                   body: Issue | None = None) -> JSONResponse:
     """The commune chair confirms a reviewed loan: the one instruction is issued (idempotent)."""
@@ -182,9 +204,11 @@ async def confirm(application_id: str, rt: RuntimeDep, user: CurrentUser,
 
 
 @router.post("/applications/{application_id}/approve",
-             dependencies=[require_role("commune_officer")],
-             responses={201: {"description": "instruction issued"},
-                        200: {"description": "already approved: the same instruction"}})
+             dependencies=[require_role("commune_officer")], response_model=schemas.ApplicationRead,
+             responses={201: {"description": "instruction issued",
+                              "model": schemas.ApplicationRead},
+                        200: {"description": "already approved: the same instruction"},
+                        **MAKER_CHECKER, **STATE})
 async def approve(application_id: str, rt: RuntimeDep, user: CurrentUser,
                   body: Issue | None = None) -> JSONResponse:
     """A commune officer approves livelihood support: the one instruction is issued."""
@@ -192,7 +216,8 @@ async def approve(application_id: str, rt: RuntimeDep, user: CurrentUser,
 
 
 @router.post("/applications/{application_id}/reject",
-             dependencies=[require_role("commune_chair", "commune_officer")])
+             dependencies=[require_role("commune_chair", "commune_officer")],
+             response_model=schemas.ApplicationRead, responses=STATE)
 async def reject(application_id: str, body: Reject, rt: RuntimeDep, user: CurrentUser) -> dict:
     """Refuse an application before any instruction, with the reason."""
     async with rt.transaction() as session:
@@ -212,14 +237,16 @@ async def _instruction(rt: Any, user: Any, instruction_id: str) -> dict:
     return view
 
 
-@router.get("/instructions/{instruction_id}", dependencies=[read_role])
+@router.get("/instructions/{instruction_id}", dependencies=[read_role],
+            response_model=schemas.InstructionRead)
 async def read_instruction(instruction_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """An instruction and its status history."""
     return await _instruction(rt, user, instruction_id)
 
 
 @router.post("/instructions/{instruction_id}/cancel",
-             dependencies=[require_role("commune_chair")])
+             dependencies=[require_role("commune_chair")], response_model=schemas.InstructionRead,
+             responses=STATE)
 async def cancel_instruction(instruction_id: str, body: Cancel, rt: RuntimeDep,
                              user: CurrentUser) -> dict:
     """Cancel an instruction not yet sent (approved or on hold); the budget is given back."""
@@ -230,7 +257,8 @@ async def cancel_instruction(instruction_id: str, body: Cancel, rt: RuntimeDep,
 
 
 @router.post("/instructions/{instruction_id}/reschedule",
-             dependencies=[require_role("commune_chair", "commune_officer")])
+             dependencies=[require_role("commune_chair", "commune_officer")],
+             response_model=schemas.InstructionRead, responses=STATE)
 async def reschedule_instruction(instruction_id: str, body: Reschedule, rt: RuntimeDep,
                                  user: CurrentUser) -> dict:
     """Move the disbursement day of an unsent instruction (sent at once if the day has come)."""
@@ -243,7 +271,7 @@ async def reschedule_instruction(instruction_id: str, body: Reschedule, rt: Runt
 
 # --- loans and reconciliation --------------------------------------------------------------
 
-@router.get("/loans", dependencies=[read_role])
+@router.get("/loans", dependencies=[read_role], response_model=list[schemas.LoanSummary])
 async def list_loans(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                      household_id: str | None = None, overdue: bool | None = None) -> list[dict]:
     """Settled loans with balance and overdue flag (overdue interest at 130% of the rate)."""
@@ -252,7 +280,7 @@ async def list_loans(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ =
                                        household_id=household_id, overdue=overdue)
 
 
-@router.get("/loans/{instruction_id}", dependencies=[read_role])
+@router.get("/loans/{instruction_id}", dependencies=[read_role], response_model=schemas.LoanRead)
 async def read_loan(instruction_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A loan: schedule (monthly interest, principal at term), repayments, position today."""
     async with rt.snapshot() as session:
@@ -263,7 +291,8 @@ _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @router.get("/reconciliation", dependencies=[read_role],
-            responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
+            responses={200: {"model": schemas.ReconciliationRead,
+                             "content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def reconciliation(request: Request, rt: RuntimeDep, user: CurrentUser,
                          programme_code: str | None = None, commune_code: CommuneQ = None,
                          format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None

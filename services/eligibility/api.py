@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from services.eligibility import schemas
 from services.eligibility.handlers import reads, reevaluation, rulesets, service_of
 from services.eligibility.schemas import EvaluateRequest
 from shared.auth import CurrentUser, require_role
 from shared.db import BIGINT_MAX
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["eligibility"])
@@ -22,7 +24,7 @@ Category = Annotated[str | None, Query(pattern=r"^(poor|near_poor|middle|not_poo
 Status = Annotated[str | None, Query(pattern=r"^(provisional|recognized|superseded)$")]
 
 
-@router.get("/rulesets", dependencies=[read_role])
+@router.get("/rulesets", dependencies=[read_role], response_model=list[schemas.RulesetSummary])
 async def list_rulesets(rt: RuntimeDep) -> list[dict[str, Any]]:
     """Every active rule set (national standards and provincial overrides), oldest first."""
     async with rt.snapshot() as session:
@@ -30,7 +32,8 @@ async def list_rulesets(rt: RuntimeDep) -> list[dict[str, Any]]:
     return [reads.ruleset_summary(rs) for rs in book.all]
 
 
-@router.get("/rulesets/{ruleset_id}", dependencies=[read_role])
+@router.get("/rulesets/{ruleset_id}", dependencies=[read_role],
+            response_model=schemas.RulesetDetail)
 async def get_ruleset(ruleset_id: str, rt: RuntimeDep) -> dict[str, Any]:
     """One rule set: lines, bands, threshold, indicators (vi + en, dimension, definition) and
     the values not yet confirmed."""
@@ -40,7 +43,9 @@ async def get_ruleset(ruleset_id: str, rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post("/rulesets/{ruleset_id}/reevaluate", status_code=202,
-             dependencies=[require_role("national_admin")])
+             dependencies=[require_role("national_admin")],
+             response_model=schemas.ReevaluationRead,
+             responses=problem_responses(409, s409="a re-evaluation of the rule set is running"))
 async def reevaluate(ruleset_id: str, rt: RuntimeDep, user: CurrentUser,
                      response: Response) -> dict[str, Any]:
     """Reload the rule-set files, make them the rule sets every replica decides by, and re-decide
@@ -55,14 +60,15 @@ async def reevaluate(ruleset_id: str, rt: RuntimeDep, user: CurrentUser,
     return job
 
 
-@router.get("/reevaluations/{job_id}", dependencies=[require_role("national_admin", "auditor")])
+@router.get("/reevaluations/{job_id}", dependencies=[require_role("national_admin", "auditor")],
+            response_model=schemas.ReevaluationRead)
 async def get_reevaluation(job_id: str, rt: RuntimeDep) -> dict[str, Any]:
     """A re-evaluation job: status, total, processed, changed, progress."""
     async with rt.snapshot() as session:
         return await reevaluation.read(session, job_id)
 
 
-@router.post("/evaluate", dependencies=[read_role])
+@router.post("/evaluate", dependencies=[read_role], response_model=schemas.EvaluationRead)
 async def evaluate(body: EvaluateRequest, rt: RuntimeDep) -> dict[str, Any]:
     """What-if: the category these inputs would get, and why. Stores nothing."""
     async with rt.snapshot() as session:
@@ -70,7 +76,8 @@ async def evaluate(body: EvaluateRequest, rt: RuntimeDep) -> dict[str, Any]:
     return reads.evaluate(service_of(rt), body)
 
 
-@router.get("/households/{household_id}/classification", dependencies=[read_role])
+@router.get("/households/{household_id}/classification", dependencies=[read_role],
+            response_model=schemas.CurrentClassificationRead)
 async def current_classification(household_id: str, rt: RuntimeDep,
                                  user: CurrentUser) -> dict[str, Any]:
     """The household's current classification (status, explanation) and recognized standing."""
@@ -78,7 +85,8 @@ async def current_classification(household_id: str, rt: RuntimeDep,
         return await reads.current(session, service_of(rt), user=user, household_id=household_id)
 
 
-@router.get("/households/{household_id}/classifications", dependencies=[read_role])
+@router.get("/households/{household_id}/classifications", dependencies=[read_role],
+            response_model=list[schemas.ClassificationRead])
 async def classification_history(household_id: str, rt: RuntimeDep,
                                  user: CurrentUser) -> list[dict[str, Any]]:
     """Every classification of the household, newest first."""
@@ -86,7 +94,8 @@ async def classification_history(household_id: str, rt: RuntimeDep,
         return await reads.history(session, user=user, household_id=household_id)
 
 
-@router.get("/households/{household_id}/programs", dependencies=[read_role])
+@router.get("/households/{household_id}/programs", dependencies=[read_role],
+            response_model=schemas.ProgramsRead)
 async def household_programs(household_id: str, rt: RuntimeDep,
                              user: CurrentUser) -> dict[str, Any]:
     """Each programme with eligible true/false and the reason."""
@@ -95,7 +104,8 @@ async def household_programs(household_id: str, rt: RuntimeDep,
                                     household_id=household_id)
 
 
-@router.get("/classifications", dependencies=[read_role])
+@router.get("/classifications", dependencies=[read_role],
+            response_model=list[schemas.ClassificationRead])
 async def list_classifications(rt: RuntimeDep, user: CurrentUser,
                                commune_code: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
                                category: Category = None, status: Status = None,

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from services.eligibility import schemas
 from services.eligibility.api import read_role
 from services.eligibility.handlers import reviews, service_of
 from shared.auth import CurrentUser
@@ -14,7 +15,7 @@ from shared.runtime import RuntimeDep
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
 
-@router.get("/reviews", dependencies=[read_role])
+@router.get("/reviews", dependencies=[read_role], response_model=list[schemas.ReviewRead])
 async def list_reviews(rt: RuntimeDep, user: CurrentUser,
                        commune_code: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
                        shock_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -32,7 +33,7 @@ async def list_reviews(rt: RuntimeDep, user: CurrentUser,
                                      today=service_of(rt).today(), limit=limit, offset=offset)
 
 
-@router.get("/reviews/{review_id}", dependencies=[read_role])
+@router.get("/reviews/{review_id}", dependencies=[read_role], response_model=schemas.ReviewRead)
 async def get_review(review_id: str, rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
     """One review (404 when unknown or outside your scope)."""
     async with rt.snapshot() as session:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.openapi import IsoDate, IsoDateTime, Open
+
 CommuneCode = Field(pattern=r"^\d{5}$", description="5-digit commune code (post-2025 units)")
 ComplaintCategory = Literal["wrongly_included", "wrongly_excluded", "wrong_category",
                             "payment_not_received", "misconduct", "other"]
@@ -192,3 +194,185 @@ class Timeline(BaseModel):
 
     household_id: str
     events: list[TimelineEvent]
+
+
+# --- responses (they pass through members added later: `Open`) ------------------------------
+
+class PostingItemRead(Open):
+    """A household on a posting (no personal identifiers)."""
+
+    household_id: str
+    reference: str
+    classification_id: str
+    village: str
+    head_name: str
+    category: str
+    previous_category: str | None = None
+    indicators: Any
+    deprivation_count: int
+    threshold: int | None = None
+
+
+class PostingSummary(Open):
+    """A public posting in a listing."""
+
+    posting_id: str
+    commune_code: str
+    province_code: str | None = None
+    review_round: str
+    status: str
+    opens_at: IsoDateTime
+    closes_at: IsoDateTime
+    closed_at: IsoDateTime | None = None
+    approved_at: IsoDateTime | None = None
+    created_by: str | None = None
+    closed_by: str | None = None
+    close_reason: str | None = None
+    approved_by: str | None = None
+    approved: Any = None
+    created_at: IsoDateTime
+
+
+class PostingRead(PostingSummary):
+    """A posting, whether it takes complaints, its items and complaint counts per status."""
+
+    accepting_complaints: bool
+    items: list[PostingItemRead] | None = Field(
+        default=None, description="left out by close and approve")
+    complaints: dict[str, int] = Field(description="complaints filed against it, per status")
+    public_url: str | None = Field(default=None, description="only when created")
+
+
+class ComplaintFiled(Open):
+    """A complaint taken in (never its contact, never its text)."""
+
+    complaint_id: str
+    status: str
+    due_at: IsoDateTime
+    received_at: IsoDateTime
+
+
+class ComplaintSummary(Open):
+    """A complaint in a listing (never the filer's contact)."""
+
+    complaint_id: str
+    commune_code: str
+    province_code: str | None = None
+    posting_id: str | None = None
+    household_id: str | None = None
+    not_on_list: bool
+    category: str
+    channel: str
+    text: str
+    status: str
+    assignee: str | None = None
+    received_at: IsoDateTime
+    due_at: IsoDateTime
+    resolved_at: IsoDateTime | None = None
+    closed_at: IsoDateTime | None = None
+    outcome: str | None = None
+    resolution_note: str | None = None
+    action: str | None = None
+    hold_active: bool
+    carried_over: bool
+    created_by: str | None = None
+    overdue: bool
+    has_contact: bool | None = None
+
+
+class ComplaintStep(Open):
+    """One status of a complaint: who, when, and the note."""
+
+    status: str
+    actor: str | None = None
+    note: str | None = None
+    at: IsoDateTime
+
+
+class ComplaintRead(ComplaintSummary):
+    """A complaint with its history; the filer's contact only for those who handle it."""
+
+    history: list[ComplaintStep]
+    has_contact: bool | None = None
+    contact: str | None = None
+
+
+class ProjectSummary(Open):
+    """A local project in a listing."""
+
+    project_id: str
+    commune_code: str
+    province_code: str | None = None
+    name: str
+    type: str
+    budget_vnd: int
+    investor: str
+    contractor: str | None = None
+    planned_start: IsoDate
+    planned_end: IsoDate
+    status: str
+    created_by: str | None = None
+    created_at: IsoDateTime
+
+
+class FindingRead(Open):
+    """A finding or recommendation and its answer state."""
+
+    finding_id: str
+    commune_code: str
+    province_code: str | None = None
+    board_id: str
+    project_id: str | None = None
+    inspection_id: str | None = None
+    kind: str
+    severity: str
+    description: str
+    recommendation: str
+    raised_at: IsoDateTime
+    answer_due_at: IsoDateTime
+    answered_at: IsoDateTime | None = None
+    answer: str | None = None
+    answered_by: str | None = None
+    answer_state: str = Field(examples=["answered_in_time", "answered_late", "awaiting",
+                                        "overdue"])
+    breached: bool
+
+
+class ProjectRead(ProjectSummary):
+    """A project with its boards, inspections and findings."""
+
+    boards: list[dict[str, Any]]
+    inspections: list[dict[str, Any]]
+    findings: list[FindingRead]
+
+
+class BoardRead(Open):
+    """A supervision board as set up."""
+
+    board_id: str
+    commune_code: str
+    kind: str
+    name: str
+    project_id: str | None = None
+    members: list[dict[str, Any]]
+
+
+class InspectionRecorded(Open):
+    """An inspection and the findings it raised."""
+
+    inspection_id: str
+    finding_ids: list[str]
+
+
+class RecommendationRecorded(Open):
+    """A board's recommendation, kept as a finding."""
+
+    finding_id: str
+
+
+class FindingAnswered(Open):
+    """The answer to a finding, and whether it came in time."""
+
+    finding_id: str
+    answered_at: IsoDateTime
+    answer_state: str

@@ -126,6 +126,49 @@ def test_openapi_documents_cover_each_service(rendered):
         assert {"/health", "/ready", "/v1/ops/dead-letters"} <= set(doc["paths"])
 
 
+def _typed(schema: dict[str, Any]) -> bool:
+    """A named model, a list of them, a union of them, or text (CSV, HTML, Prometheus)."""
+    if "$ref" in schema or schema.get("type") == "string":
+        return True
+    if schema.get("type") == "array":
+        return _typed(schema["items"])
+    return bool(schema.get("oneOf")) and all(_typed(s) for s in schema["oneOf"])
+
+
+def test_every_operation_documents_a_typed_answer_and_its_errors_as_problem_json(rendered):
+    for service in ("registry", "eligibility", "disbursement", "supervision"):
+        doc = json.loads(rendered[generator.OPENAPI / f"{service}.json"])
+        assert "HTTPValidationError" not in doc["components"]["schemas"]
+        for path, item in doc["paths"].items():
+            for method, op in item.items():
+                where = f"{service} {method.upper()} {path}"
+                answers = op["responses"]
+                assert "422" in answers, f"{where}: no 422"
+                for status, answer in answers.items():
+                    content = answer.get("content", {})
+                    if status.startswith("2") or (path, status) == ("/ready", "503"):
+                        assert content, f"{where}: {status} without a body type"
+                        for media, body in content.items():
+                            assert _typed(body.get("schema", {})), (
+                                f"{where}: {status} {media} untyped")
+                    else:
+                        assert {"application/problem+json", "text/html"} & set(content), (
+                            f"{where}: {status} is neither problem+json nor a page")
+
+
+def test_if_match_is_required_where_the_registry_requires_it(rendered):
+    doc = json.loads(rendered[generator.OPENAPI / "registry.json"])
+    guarded = [("patch", "/v1/households/{household_id}"),
+               ("post", "/v1/households/{household_id}/members"),
+               ("patch", "/v1/households/{household_id}/members/{member_id}"),
+               ("delete", "/v1/households/{household_id}/members/{member_id}")]
+    for method, path in guarded:
+        op = doc["paths"][path][method]
+        header = next(p for p in op["parameters"] if p["name"].lower() == "if-match")
+        assert header["required"] is True, f"{method} {path}"
+        assert {"412", "428"} <= set(op["responses"]), f"{method} {path}"
+
+
 # --- the compatibility checker itself, on small schemas ---------------------------------------
 
 BASE: dict[str, Any] = {

@@ -11,6 +11,7 @@ from services.registry import schemas
 from services.registry.domain.admin_units import COLUMNS
 from services.registry.handlers import admin_units
 from shared.auth import CurrentUser, require_role
+from shared.openapi import problem_responses
 from shared.problems import Problem
 from shared.runtime import RuntimeDep
 
@@ -36,7 +37,8 @@ async def list_units(rt: RuntimeDep, user: CurrentUser,
                          "stay valid for historical records). All or nothing: 422 lists every "
                          "bad line. Same as `python -m services.registry.admin_units load FILE`.",
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "text/csv": {"schema": {"type": "string"}}}}})
+                 "text/csv": {"schema": {"type": "string"}}}}},
+             responses=problem_responses(413))
 async def load_units(request: Request, rt: RuntimeDep) -> schemas.AdminUnitsLoaded:
     """Load the official list of administrative units (national admins)."""
     raw = await request.body()

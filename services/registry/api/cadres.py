@@ -10,6 +10,7 @@ from services.registry import schemas
 from services.registry.api.common import reader, writer
 from services.registry.handlers import cadres
 from shared.auth import CurrentUser
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(tags=["cadres"])
@@ -47,7 +48,8 @@ async def get_cadre(cadre_id: str, rt: RuntimeDep, user: CurrentUser,
 
 
 @router.post("/v1/assignments", status_code=201, response_model=schemas.AssignmentRead,
-             dependencies=[writer])
+             dependencies=[writer], responses=problem_responses(
+                 409, s409="the cadre is already assigned to one of these villages then"))
 async def assign(body: schemas.AssignmentCreate, rt: RuntimeDep, user: CurrentUser,
                  response: Response) -> schemas.AssignmentRead:
     """Put a cadre in charge of villages of its commune from `valid_from` (to `valid_to`, or
@@ -61,7 +63,8 @@ async def assign(body: schemas.AssignmentCreate, rt: RuntimeDep, user: CurrentUs
 
 
 @router.post("/v1/assignments/{assignment_id}/end", response_model=schemas.AssignmentRead,
-             dependencies=[writer])
+             dependencies=[writer],
+             responses=problem_responses(409, s409="the assignment has already ended"))
 async def end_assignment(assignment_id: str, body: schemas.AssignmentEnd, rt: RuntimeDep,
                          user: CurrentUser) -> schemas.AssignmentRead:
     """End an assignment on `valid_to` (kept in the history, never deleted); 409 when it

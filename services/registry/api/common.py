@@ -13,6 +13,8 @@ READERS = (*WRITERS, "commune_chair", "supervisor", "auditor")
 writer = require_role(*WRITERS)
 reader = require_role(*READERS)
 IfMatch = Annotated[str | None, Header(description="the household's ETag (its version)")]
+# Documented as required; without it the answer is 428 (shared.problems), with a stale one 412.
+IfMatchRequired = Annotated[str, Header(description="the household's ETag (its version)")]
 
 
 def etag(response: Response, version: int) -> None:

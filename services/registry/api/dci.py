@@ -9,6 +9,7 @@ from services.registry.api.common import reader
 from services.registry.config import Settings
 from services.registry.handlers import dci as handlers
 from shared.auth import CurrentUser
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(prefix="/registry", tags=["dci"])
@@ -36,7 +37,9 @@ async def sync_search(body: dci.SearchEnvelope, rt: RuntimeDep,
 
 @router.post("/search", status_code=202, response_model=dci.AckAnswer,
              response_model_exclude_none=True, dependencies=[reader],
-             responses={400: {"model": dci.AckAnswer, "description": "ERR: not accepted"}})
+             responses={400: {"model": dci.AckAnswer, "description": (
+                 "ERR: not accepted (a DCI acknowledgement); a body that cannot be read at all "
+                 "is a problem+json"), "content": problem_responses(400)[400]["content"]}})
 async def search(body: dci.SearchEnvelope, rt: RuntimeDep, user: CurrentUser,
                  response: Response) -> dci.AckAnswer:
     """Accept a search (ACK with a `correlation_id`); the answer goes to
@@ -51,7 +54,8 @@ async def search(body: dci.SearchEnvelope, rt: RuntimeDep, user: CurrentUser,
 
 
 @router.post("/txn/status", response_model=dci.TxnStatusAnswer,
-             response_model_exclude_none=True, dependencies=[reader])
+             response_model_exclude_none=True, dependencies=[reader],
+             responses=problem_responses(404, s404="no such transaction of yours"))
 async def txn_status(body: dci.TxnStatusEnvelope, rt: RuntimeDep,
                      user: CurrentUser) -> dci.TxnStatusAnswer:
     """An asynchronous search's status by `transaction_id` or `correlation_id`, answered here

@@ -7,16 +7,23 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from services.registry import schemas
-from services.registry.api.common import IfMatch, etag, reader, writer
+from services.registry.api.common import IfMatch, IfMatchRequired, etag, reader, writer
 from services.registry.handlers import households, members, surveys
 from shared.auth import CurrentUser
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1/households", tags=["households"])
 ReasonQ = Annotated[str, Query(min_length=3, max_length=1000, description="why (kept in history)")]
+TAKEN = "a member's national ID or the external_ref is already registered"
+ARCHIVED = "the household is archived, or a national ID is already registered"
+# A change under If-Match: archived or taken (409), stale (412), without If-Match (428).
+GUARDED = problem_responses(409, 412, 428, s409=ARCHIVED)
 
 
-@router.post("", status_code=201, response_model=schemas.HouseholdRead, dependencies=[writer])
+@router.post("", status_code=201, response_model=schemas.HouseholdRead, dependencies=[writer],
+             responses=problem_responses(403, 409, s403="the commune is outside your scope",
+                                         s409=TAKEN))
 async def register_household(body: schemas.HouseholdCreate, rt: RuntimeDep, user: CurrentUser,
                              response: Response) -> schemas.HouseholdRead:
     """Register a household; publishes `registry.household.registered.v1`.
@@ -66,10 +73,11 @@ async def get_household(household_id: str, rt: RuntimeDep, user: CurrentUser, re
     return read
 
 
-@router.patch("/{household_id}", response_model=schemas.HouseholdRead, dependencies=[writer])
+@router.patch("/{household_id}", response_model=schemas.HouseholdRead, dependencies=[writer],
+              responses=GUARDED)
 async def update_household(household_id: str, body: schemas.HouseholdUpdate, rt: RuntimeDep,
                            user: CurrentUser, response: Response,
-                           if_match: IfMatch = None) -> schemas.HouseholdRead:
+                           if_match: IfMatchRequired) -> schemas.HouseholdRead:
     """Change fields (If-Match required, 412 when stale); publishes `household.updated`."""
     async with rt.transaction() as session:
         read = await households.update(session=session, outbox=rt.outbox,
@@ -80,7 +88,8 @@ async def update_household(household_id: str, body: schemas.HouseholdUpdate, rt:
 
 
 @router.post("/{household_id}/archive", response_model=schemas.HouseholdRead,
-             dependencies=[writer])
+             dependencies=[writer], responses=problem_responses(
+                 409, 412, s409="the household is already archived"))
 async def archive_household(household_id: str, body: schemas.Archive, rt: RuntimeDep,
                             user: CurrentUser, response: Response,
                             if_match: IfMatch = None) -> schemas.HouseholdRead:
@@ -105,10 +114,10 @@ async def household_history(household_id: str, rt: RuntimeDep,
 
 
 @router.post("/{household_id}/members", status_code=201, response_model=schemas.HouseholdRead,
-             dependencies=[writer])
+             dependencies=[writer], responses=GUARDED)
 async def add_member(household_id: str, body: schemas.MemberAdd, rt: RuntimeDep,
                      user: CurrentUser, response: Response,
-                     if_match: IfMatch = None) -> schemas.HouseholdRead:
+                     if_match: IfMatchRequired) -> schemas.HouseholdRead:
     """Add a member (If-Match required); publishes `household.member_added`."""
     async with rt.transaction() as session:
         read = await members.add(session=session, outbox=rt.outbox, household_id=household_id,
@@ -118,10 +127,10 @@ async def add_member(household_id: str, body: schemas.MemberAdd, rt: RuntimeDep,
 
 
 @router.patch("/{household_id}/members/{member_id}", response_model=schemas.HouseholdRead,
-              dependencies=[writer])
+              dependencies=[writer], responses=GUARDED)
 async def edit_member(household_id: str, member_id: str, body: schemas.MemberUpdate,
                       rt: RuntimeDep, user: CurrentUser, response: Response,
-                      if_match: IfMatch = None) -> schemas.HouseholdRead:
+                      if_match: IfMatchRequired) -> schemas.HouseholdRead:
     """Change a member (If-Match required); publishes `household.member_updated`."""
     async with rt.transaction() as session:
         read = await members.edit(session=session, outbox=rt.outbox, household_id=household_id,
@@ -131,10 +140,10 @@ async def edit_member(household_id: str, member_id: str, body: schemas.MemberUpd
 
 
 @router.delete("/{household_id}/members/{member_id}", response_model=schemas.HouseholdRead,
-               dependencies=[writer])
+               dependencies=[writer], responses=GUARDED)
 async def remove_member(household_id: str, member_id: str, reason: ReasonQ, rt: RuntimeDep,
                         user: CurrentUser, response: Response,
-                        if_match: IfMatch = None) -> schemas.HouseholdRead:
+                        if_match: IfMatchRequired) -> schemas.HouseholdRead:
     """Remove a member, not the head (If-Match and `reason` required); publishes
     `household.member_removed`."""
     async with rt.transaction() as session:
@@ -146,7 +155,8 @@ async def remove_member(household_id: str, member_id: str, reason: ReasonQ, rt: 
 
 
 @router.post("/{household_id}/surveys", status_code=201, response_model=schemas.SurveyRead,
-             dependencies=[writer])
+             dependencies=[writer], responses=problem_responses(
+                 409, 412, s409="the household is archived"))
 async def add_survey(household_id: str, body: schemas.SurveyCreate, rt: RuntimeDep,
                      user: CurrentUser, if_match: IfMatch = None) -> schemas.SurveyRead:
     """Record an immutable survey; the newest by `survey_date` is current. Publishes

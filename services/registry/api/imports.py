@@ -12,6 +12,7 @@ from services.registry.api.common import reader, writer
 from services.registry.domain.imports import CSV_LAYOUT
 from services.registry.handlers import imports
 from shared.auth import CurrentUser
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
@@ -42,11 +43,10 @@ BODY = {"requestBody": {"required": True, "content": {
 
 @router.post("", status_code=202, response_model=schemas.ImportJobRead, dependencies=[writer],
              description=DESCRIPTION, openapi_extra=BODY,
-             responses={413: {"description": "larger than REGISTRY_IMPORT_MAX_BYTES "
-                                             "(problem+json; nothing kept)"},
-                        429: {"description": "the caller already has "
-                                             "REGISTRY_IMPORT_MAX_RUNNING_PER_USER imports "
-                                             "running (problem+json, Retry-After)"}})
+             responses=problem_responses(
+                 413, 429, s413="larger than REGISTRY_IMPORT_MAX_BYTES (nothing kept)",
+                 s429="the caller already has REGISTRY_IMPORT_MAX_RUNNING_PER_USER imports "
+                      "running (Retry-After)"))
 async def upload(request: Request, rt: RuntimeDep, user: CurrentUser, response: Response,
                  format: Annotated[Literal["ndjson", "csv"] | None,
                                    Query(description="overrides the Content-Type")] = None,
@@ -69,8 +69,8 @@ async def progress(import_id: str, rt: RuntimeDep, user: CurrentUser) -> schemas
         return await imports.get(session, job_id=import_id, user=user)
 
 
-@router.get("/{import_id}/errors", dependencies=[reader],
-            responses={200: {"content": {"text/csv": {}}}})
+@router.get("/{import_id}/errors", dependencies=[reader], response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def errors(import_id: str, rt: RuntimeDep, user: CurrentUser) -> StreamingResponse:
     """The per-line error list as CSV: line, external_ref, field, message (for commune chairs,
     supervisors and auditors with dates cut to the year and long numbers masked)."""

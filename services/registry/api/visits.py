@@ -11,13 +11,15 @@ from services.registry.api.common import reader, writer
 from services.registry.config import Settings
 from services.registry.handlers import visits
 from shared.auth import CurrentUser
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(tags=["visits"])
 
 
 @router.post("/v1/households/{household_id}/visits", status_code=201,
-             response_model=schemas.VisitRead, dependencies=[writer])
+             response_model=schemas.VisitRead, dependencies=[writer],
+             responses=problem_responses(409, s409="the household is archived"))
 async def record_visit(household_id: str, body: schemas.VisitCreate, rt: RuntimeDep,
                        user: CurrentUser, response: Response) -> schemas.VisitRead:
     """Record a cadre's visit; publishes `registry.household.visited.v1` (the household's version
@@ -40,7 +42,8 @@ async def list_visits(household_id: str, rt: RuntimeDep,
         return await visits.list_visits(session=session, household_id=household_id, user=user)
 
 
-@router.get("/v1/coverage", response_model=schemas.Coverage, dependencies=[reader])
+@router.get("/v1/coverage", response_model=schemas.Coverage, dependencies=[reader],
+            responses=problem_responses(404, s404="the commune is unknown or outside your scope"))
 async def coverage(rt: RuntimeDep, user: CurrentUser,
                    commune_code: Annotated[str, Query(pattern=r"^\d{5}$")],
                    review_round: Annotated[str, Query(min_length=1, max_length=40)],

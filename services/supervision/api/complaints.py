@@ -6,6 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 
+from services.supervision import schemas
 from services.supervision.api.common import HANDLERS, CommuneQ, read_role
 from services.supervision.handlers import complaints, service_of
 from services.supervision.schemas import (
@@ -16,14 +17,18 @@ from services.supervision.schemas import (
     ComplaintResolve,
 )
 from shared.auth import CurrentUser, require_role
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
+STEP = problem_responses(409, s409="the complaint's status does not allow this step")
 Status = Literal["received", "open", "in_progress", "resolved", "rejected", "closed"]
 
 
 @router.post("", status_code=201,
-             dependencies=[require_role(*HANDLERS, "supervisor")])
+             dependencies=[require_role(*HANDLERS, "supervisor")],
+             response_model=schemas.ComplaintFiled,
+             responses=problem_responses(404, s404="the commune is outside your scope"))
 async def create_complaint(body: ComplaintCreate, rt: RuntimeDep, user: CurrentUser,
                            response: Response) -> dict:
     """A complaint taken in by an officer (hotline, in person) or raised by the inspection board."""
@@ -33,7 +38,7 @@ async def create_complaint(body: ComplaintCreate, rt: RuntimeDep, user: CurrentU
     return out
 
 
-@router.get("", dependencies=[read_role])
+@router.get("", dependencies=[read_role], response_model=list[schemas.ComplaintSummary])
 async def list_complaints(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                           status: Status | None = None, overdue: bool | None = None,
                           posting_id: str | None = None,
@@ -45,14 +50,15 @@ async def list_complaints(rt: RuntimeDep, user: CurrentUser, commune_code: Commu
                                         household_id=household_id)
 
 
-@router.get("/{complaint_id}", dependencies=[read_role])
+@router.get("/{complaint_id}", dependencies=[read_role], response_model=schemas.ComplaintRead)
 async def read_complaint(complaint_id: str, rt: RuntimeDep, user: CurrentUser) -> dict:
     """A complaint and its history (the contact only for those who handle complaints)."""
     async with rt.snapshot() as session:
         return await complaints.read(session, user=user, complaint_id=complaint_id)
 
 
-@router.post("/{complaint_id}/assign", dependencies=[require_role(*HANDLERS)])
+@router.post("/{complaint_id}/assign", dependencies=[require_role(*HANDLERS)],
+             response_model=schemas.ComplaintRead, responses=STEP)
 async def assign_complaint(complaint_id: str, body: ComplaintAssign, rt: RuntimeDep,
                            user: CurrentUser) -> dict:
     """Assign for investigation (→ in_progress)."""
@@ -63,7 +69,8 @@ async def assign_complaint(complaint_id: str, body: ComplaintAssign, rt: Runtime
         return await complaints.read(session, user=user, complaint_id=complaint_id)
 
 
-@router.post("/{complaint_id}/resolve", dependencies=[require_role(*HANDLERS)])
+@router.post("/{complaint_id}/resolve", dependencies=[require_role(*HANDLERS)],
+             response_model=schemas.ComplaintRead, responses=STEP)
 async def resolve_complaint(complaint_id: str, body: ComplaintResolve, rt: RuntimeDep,
                             user: CurrentUser) -> dict:
     """Answer after investigation (→ resolved); upheld about a household's data or category asks
@@ -75,7 +82,8 @@ async def resolve_complaint(complaint_id: str, body: ComplaintResolve, rt: Runti
         return await complaints.read(session, user=user, complaint_id=complaint_id)
 
 
-@router.post("/{complaint_id}/reject", dependencies=[require_role(*HANDLERS)])
+@router.post("/{complaint_id}/reject", dependencies=[require_role(*HANDLERS)],
+             response_model=schemas.ComplaintRead, responses=STEP)
 async def reject_complaint(complaint_id: str, body: ComplaintReject, rt: RuntimeDep,
                            user: CurrentUser) -> dict:
     """Refuse a complaint that cannot be taken up (→ rejected), with the reason."""
@@ -86,7 +94,8 @@ async def reject_complaint(complaint_id: str, body: ComplaintReject, rt: Runtime
         return await complaints.read(session, user=user, complaint_id=complaint_id)
 
 
-@router.post("/{complaint_id}/close", dependencies=[require_role(*HANDLERS)])
+@router.post("/{complaint_id}/close", dependencies=[require_role(*HANDLERS)],
+             response_model=schemas.ComplaintRead, responses=STEP)
 async def close_complaint(complaint_id: str, rt: RuntimeDep, user: CurrentUser,
                           body: ComplaintClose | None = None) -> dict:
     """Close an answered complaint (a payment hold it set off is released)."""

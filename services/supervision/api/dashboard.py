@@ -13,6 +13,7 @@ from services.supervision.api.common import CommuneQ, read_role
 from services.supervision.config import Settings
 from services.supervision.handlers import dashboard, service_of
 from shared.auth import CurrentUser
+from shared.openapi import problem_responses
 from shared.runtime import RuntimeDep
 
 router = APIRouter(tags=["dashboard"])
@@ -65,7 +66,7 @@ def _link(path: str, area: dashboard.Area, **query: Any) -> str:
 
 
 @router.get("/dashboard", response_class=HTMLResponse, dependencies=[read_role],
-            responses={404: {"description": "commune or province outside your scope"}})
+            responses=problem_responses(404, s404="commune or province outside your scope"))
 async def dashboard_page(rt: RuntimeDep, user: CurrentUser, commune_code: CommuneQ = None,
                          province_code: ProvinceQ = None, review_round: RoundQ = None,
                          lang: Lang = None) -> HTMLResponse:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from services.supervision import schemas
 from services.supervision.api import dashboard as dashboard_page
 from services.supervision.api import pages
 from services.supervision.handlers import complaints, dashboard, postings, projects, service_of
+from shared.openapi import problem_responses
 from shared.problems import Problem, problem_response
 from shared.runtime import RuntimeDep
 
@@ -48,6 +50,16 @@ def from_a_page_of_ours(request: Request, allowed: list[str]) -> bool:
     return parts.netloc == request.headers.get("host") or origin in allowed
 
 
+def _page_or_problem(*statuses: int, **meaning: str) -> dict[int | str, dict[str, Any]]:
+    """Answers a browser gets as a page (`Accept: text/html`) and an API client as JSON."""
+    out = problem_responses(*(s for s in statuses if s >= 400), **meaning)
+    if 201 in statuses:
+        out[201] = {"description": meaning.get("s201", "created"), "content": {}}
+    for answer in out.values():
+        answer["content"]["text/html"] = {"schema": {"type": "string"}}
+    return out
+
+
 async def _posting_page(rt: RuntimeDep, posting_id: str, lang: str, *, status: int = 200,
                         errors: list[tuple[str, str]] | None = None,
                         values: dict | None = None) -> HTMLResponse:
@@ -63,7 +75,9 @@ async def _posting_page(rt: RuntimeDep, posting_id: str, lang: str, *, status: i
                         text_max=service_of(rt).settings.complaint_text_max)
 
 
-@router.get("/postings/{posting_id}", response_class=HTMLResponse)
+@router.get("/postings/{posting_id}", response_class=HTMLResponse,
+            responses={404: {"description": "no such posting (a page saying so)",
+                             "content": {"text/html": {"schema": {"type": "string"}}}}})
 async def posting_page(posting_id: str, rt: RuntimeDep, lang: Lang = None) -> HTMLResponse:
     """The commune's posted list, grouped by village (no ID numbers, birth dates or phones),
     with the complaint form while the posting is open."""
@@ -71,7 +85,12 @@ async def posting_page(posting_id: str, rt: RuntimeDep, lang: Lang = None) -> HT
 
 
 @router.post("/postings/{posting_id}/complaints", status_code=201,
-             responses={404: {}, 409: {}, 422: {}, 429: {}})
+             response_model=schemas.ComplaintFiled, responses=_page_or_problem(
+                 201, 403, 404, 409, 422, 429, s201="filed (a browser gets a page thanking it)",
+                 s403="posted from another site's page (`cross_site`)",
+                 s409="the posting is closed to complaints",
+                 s422="a field of the form is missing or invalid",
+                 s429="too many complaints from this client or on this posting (Retry-After)"))
 async def file_complaint(posting_id: str, request: Request, rt: RuntimeDep,
                          lang: Lang = None) -> Response:
     """A resident's complaint (form post; anonymous allowed; rate-limited per client)."""
