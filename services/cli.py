@@ -145,6 +145,16 @@ def print_tour(urls: Urls, state: dict) -> None:
     if state.get("golden_application_id"):
         print(f"    curl -s {auth} "
               f"{urls.disbursement}/v1/applications/{state['golden_application_id']}")
+    commune = state.get("commune_code")
+    if state.get("review_round"):
+        rnd = state["review_round"]
+        print(f"  door to door: {state.get('cadres', 0)} cadres (Party cell, Women's Union, "
+              f"Farmers' Association, a young cadre) visited the households of round {rnd}:")
+        print(f"    curl -s {auth} '{urls.registry}/v1/coverage?commune_code={commune}"
+              f"&review_round={rnd}'")
+        print(f"    curl -s {auth} '{urls.supervision}/dashboard?commune_code={commune}' > "
+              "dashboard.html   (the supervision dashboard: the round's funnel, categories, "
+              "complaints, loans)")
     if state.get("restructuring_id"):
         print("  a flood hit its village; its loan was restructured (6-month extension):")
         print(f"    curl -s {auth} "

@@ -105,9 +105,10 @@ def _progress(console: Console, unit: str) -> Progress:
 
 def follow_import(path: Path, *, url: str, token: str, fmt: str | None = None,
                   interval: float = 0.5, console: Console | None = None,
-                  timeout: float | None = None) -> Outcome:
-    """Upload FILE to `POST /v1/imports`, follow the job, write rejected rows' reasons to
-    `<FILE>.errors.csv`. Raises JobError when the upload is refused or the job cannot be read."""
+                  timeout: float | None = None, kind: str = "households") -> Outcome:
+    """Upload FILE to `POST /v1/imports?kind=` (households or visits), follow the job, write
+    rejected rows' reasons to `<FILE>.errors.csv`. Raises JobError when the upload is refused or
+    the job cannot be read."""
     console = console or Console(stderr=True)
     fmt = format_of(path, fmt)
     rows = count_rows(path, fmt)
@@ -119,7 +120,8 @@ def follow_import(path: Path, *, url: str, token: str, fmt: str | None = None,
         with Progress(TextColumn("[bold]upload"), BarColumn(), DownloadColumn(),
                       TransferSpeedColumn(), TimeRemainingColumn(), console=console) as bar:
             task = bar.add_task("upload", total=size)
-            r = client.post("/v1/imports", params={"format": fmt, "filename": path.name},
+            r = client.post("/v1/imports", params={"format": fmt, "filename": path.name,
+                                                   "kind": kind},
                             headers=headers | {"Content-Length": str(size)},
                             content=_chunks(path, lambda n: bar.advance(task, n)))
         if r.status_code != 202:
@@ -128,8 +130,8 @@ def follow_import(path: Path, *, url: str, token: str, fmt: str | None = None,
         location = r.headers.get("location") or f"/v1/imports/{job['import_id']}"
         started = time.monotonic()
         with _progress(console, "rows") as bar:
-            task = bar.add_task(f"import {job['import_id'][:8]}", total=rows or None, rate=0.0,
-                                detail="")
+            task = bar.add_task(f"import {kind} {job['import_id'][:8]}", total=rows or None,
+                                rate=0.0, detail="")
             while True:
                 done = job["accepted"] + job["skipped"] + job["rejected"]
                 elapsed = max(time.monotonic() - started, 1e-6)
@@ -219,7 +221,7 @@ def cmd_import(args: argparse.Namespace, *, url: str, environ: dict[str, str]) -
         return EXIT_USAGE
     try:
         outcome = follow_import(path, url=url, token=token_for(args, environ), fmt=args.format,
-                                interval=args.interval)
+                                interval=args.interval, kind=args.kind)
     except (JobError, httpx.HTTPError) as exc:
         print(f"everydoor import: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -258,10 +260,13 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--scope", default="VN", help="dev token scope (default VN)")
         p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
 
-    imp = sub.add_parser("import", help="upload households (NDJSON or CSV) and follow the job")
+    imp = sub.add_parser("import", help="upload households or visits (NDJSON or CSV) and follow "
+                                        "the job")
     imp.add_argument("file")
     imp.add_argument("--format", choices=("ndjson", "csv"), default=None,
                      help="default: by the file's extension")
+    imp.add_argument("--kind", choices=("households", "visits"), default="households",
+                     help="what each line is (default households)")
     common(imp, "national_admin")
     imp.set_defaults(func=lambda a: _dispatch(cmd_import, a, "registry"))
     rev = sub.add_parser("reevaluate", help="re-decide every household of a rule set, followed")

@@ -3,17 +3,19 @@
 Imports households with surveys, waits for eligibility, posts the commune's list, takes one
 complaint through the public form, approves the list, forms Women's Union savings-and-loan groups
 and takes loans through to the reference bank partner; then a flood hits the loans' village (an
-ad-hoc review of its households) and the golden loan is restructured. Only HTTP: no service
-internals.
+ad-hoc review of its households) and the golden loan is restructured. Before that, cadres of four
+organisations are put in charge of the villages and their door-to-door visits of the review round
+are imported (`POST /v1/imports?kind=visits`). Only HTTP: no service internals.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -61,6 +63,10 @@ class SeedResult:
     loans: list[str] = field(default_factory=list)
     shock_id: str | None = None
     restructuring_id: str | None = None
+    cadres: int = 0
+    visits: int = 0
+    visits_rejected: int = 0
+    review_round: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (kept in .everydoor/seed.json)."""
@@ -126,11 +132,12 @@ class Client:
         return resp.json() if "json" in ctype else resp.text
 
 
-def start_import(c: Client, lines: list[dict[str, Any]]) -> str:
-    """Upload NDJSON lines as a bulk import; the job's id (it runs in the background)."""
+def start_import(c: Client, lines: list[dict[str, Any]], *, kind: str = "households") -> str:
+    """Upload NDJSON lines as a bulk import (households or visits); the job's id (it runs in the
+    background)."""
     body = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
     job = c.call("POST", f"{c.urls.registry}/v1/imports", role="commune_officer", content=body,
-                 headers={"Content-Type": "application/x-ndjson"})
+                 params={"kind": kind}, headers={"Content-Type": "application/x-ndjson"})
     return str(job["import_id"])
 
 
@@ -140,13 +147,19 @@ def wait_import(c: Client, job_id: str, *, timeout: float = 600) -> dict[str, An
         state = c.call("GET", f"{c.urls.registry}/v1/imports/{job_id}", role="commune_officer")
         return state if state.get("status") in ("done", "failed") else None
 
-    return wait_for(done, what="the household import", timeout=timeout)
+    return wait_for(done, what="the import", timeout=timeout)
 
 
 def import_households(c: Client, lines: list[dict[str, Any]]) -> tuple[int, int]:
     """Bulk-import NDJSON lines and wait for the job; (accepted, rejected)."""
     state = wait_import(c, start_import(c, lines))
     return int(state.get("accepted", 0)), int(state.get("rejected", 0))
+
+
+def golden_external_ref(c: Client) -> str:
+    """The golden household's own id (its external_ref)."""
+    return str(golden(province_code=PROVINCE, commune_code=c.commune, village=VILLAGES[0],
+                      survey_date=SURVEY_DATE, review_round=REVIEW_ROUND)["external_ref"])
 
 
 def register_golden(c: Client) -> str:
@@ -278,6 +291,103 @@ def take_loans(c: Client, households: list[str], *, village: str,
     return applications
 
 
+# The commune's cadres: name, organisation, young cadre, the villages in their charge (a village
+# may have several: the young cadre sent to the grassroots shares two with older hands).
+CADRES = (
+    ("Hoàng Văn Thào", "party_cell", False, (VILLAGES[0], VILLAGES[1])),
+    ("Nông Thị Hạnh", "womens_union", False, (VILLAGES[2], VILLAGES[3])),
+    ("Lương Văn Pằn", "farmers_association", False, (VILLAGES[4],)),
+    ("Lục Văn Quân", "youth_union", True, (VILLAGES[0], VILLAGES[4])),
+)
+ASSIGNED_FROM = date(2026, 1, 1)
+GOLDEN_CADRE = "Lục Văn Quân"
+
+
+def ensure_cadres(c: Client) -> dict[str, dict[str, Any]]:
+    """The commune's cadres and their assignments (once: a re-run finds them by name);
+    village → the cadres in charge of it (name → cadre)."""
+    base = f"{c.urls.registry}/v1"
+    known = {x["name"]: x for x in c.call("GET", f"{base}/cadres", role="commune_officer",
+                                          params={"commune_code": c.commune})}
+    by_village: dict[str, dict[str, Any]] = {}
+    for i, (name, organisation, young, villages) in enumerate(CADRES):
+        cadre = known.get(name) or c.call("POST", f"{base}/cadres", role="commune_officer", json={
+            "commune_code": c.commune, "name": name, "organisation": organisation,
+            "young_cadre": young, "phone": f"09120000{i:02d}"})
+        if not c.call("GET", f"{base}/assignments", role="commune_officer",
+                      params={"cadre_id": cadre["cadre_id"]}):
+            c.call("POST", f"{base}/assignments", role="commune_officer", json={
+                "cadre_id": cadre["cadre_id"], "commune_code": c.commune,
+                "villages": list(villages), "valid_from": ASSIGNED_FROM.isoformat()})
+        for v in villages:
+            by_village.setdefault(v, {})[name] = cadre
+    return by_village
+
+
+def visit_plan(index: int, *, on: date, today: date) -> list[tuple[int, str, dict[str, Any]]]:
+    """A household's knocks in the round as (days before `on`, outcome, extra fields), drawn
+    from its index: most are surveyed at the first knock; some were not home first, some asked
+    for a follow-up (half of them still open), a few refused, a few were never reached after
+    three attempts, and about one in twenty has no visit logged (surveyed at the commune office:
+    the coverage lists them as unvisited)."""
+    r = random.Random(f"{REVIEW_ROUND}-visits-{index}").random()
+    if r < 0.05:
+        return []
+    if r < 0.09:
+        return [(14, "not_home", {"note": "Cả nhà đi làm nương"}), (7, "not_home", {}),
+                (0, "not_home", {"note": "Hàng xóm nói gia đình đi làm ăn xa"})]
+    if r < 0.15:
+        due = on + timedelta(days=14) if r < 0.12 else today + timedelta(days=14)
+        return [(0, "follow_up", {"note": "Hẹn bổ sung giấy tờ thẻ BHYT",
+                                  "next_visit_due": due.isoformat()})]
+    if r < 0.25:
+        return [(6, "not_home", {"note": "Chủ hộ đi chợ phiên"}), (0, "surveyed", {})]
+    if r < 0.30:
+        return [(20, "follow_up", {"next_visit_due": (on - timedelta(days=5)).isoformat()}),
+                (0, "surveyed", {})]
+    if r < 0.33:
+        return [(0, "refused", {"note": "Chủ hộ không muốn khai thu nhập"})]
+    return [(0, "surveyed", {})]
+
+
+def visit_lines(households: list[tuple[str, str]], cadres: dict[str, dict[str, Any]], *,
+                golden_ref: str | None = None, start: int = 0) -> list[dict[str, Any]]:
+    """The round's visits of `households` ((external_ref, village), numbered from `start`) as
+    visit-import lines; each line's external_ref is derived from the household's (re-runs
+    record nothing twice)."""
+    today = date.today()
+    on = min(SURVEY_DATE, today)
+    out = []
+    for n, (ref, village) in enumerate(households, start=start):
+        in_charge = cadres[village]
+        names = sorted(in_charge)
+        name = GOLDEN_CADRE if ref == golden_ref and GOLDEN_CADRE in in_charge \
+            else names[n % len(names)]
+        plan = [(0, "surveyed", {"note": "Gặp chủ hộ, rà soát cùng tổ"})] if ref == golden_ref \
+            else visit_plan(n, on=on, today=today)
+        for k, (days, outcome, extra) in enumerate(plan, start=1):
+            out.append({"external_ref": f"VISIT-{REVIEW_ROUND}-{ref}-{k}",
+                        "household_external_ref": ref, "cadre_id": in_charge[name]["cadre_id"],
+                        "visited_on": (on - timedelta(days=days)).isoformat(),
+                        "outcome": outcome, "review_round": REVIEW_ROUND, **extra})
+    return out
+
+
+def seed_visits(c: Client, households: list[tuple[str, str]], *, golden_ref: str | None,
+                start: int, result: SeedResult) -> None:
+    """Cadres in charge of the villages, and their visits of the round imported in bulk."""
+    cadres = ensure_cadres(c)
+    result.cadres = len({x["cadre_id"] for v in cadres.values() for x in v.values()})
+    state = wait_import(c, start_import(c, visit_lines(households, cadres, golden_ref=golden_ref,
+                                                       start=start), kind="visits"))
+    if state.get("status") != "done":
+        raise SeedError(f"the visit import {state.get('import_id')} failed: {state.get('message')}")
+    result.visits = int(state.get("accepted", 0)) + int(state.get("skipped", 0))
+    result.review_round = REVIEW_ROUND
+    # A household line the registry refused has its visits refused too (no such household).
+    result.visits_rejected = int(state.get("rejected", 0))
+
+
 FLOOD_TITLE = f"Lũ quét {VILLAGES[0]}"
 
 
@@ -341,10 +451,21 @@ def seed(urls: Urls, *, households: int, commune: str = COMMUNE, start: int = 0,
         result.imported, result.rejected = import_households(c, lines)
         log(f"  imported {result.imported} households ({result.rejected} rejected) "
             f"in {time.monotonic() - t0:.1f}s")
+        visited = [(line["external_ref"], line["location"]["village"]) for line in lines]
+        golden_ref = None
+        if with_golden:
+            result.golden_household_id = register_golden(c)
+            golden_ref = golden_external_ref(c)
+            visited.append((golden_ref, VILLAGES[0]))
+        t0 = time.monotonic()
+        seed_visits(c, visited, golden_ref=golden_ref, start=start, result=result)
+        log(f"  {result.cadres} cadres in charge of {len(VILLAGES)} villages; {result.visits} "
+            f"visits of round {REVIEW_ROUND} in the visit import ({result.visits_rejected} "
+            f"rejected) in {time.monotonic() - t0:.1f}s")
         if not with_golden:
             return result
-        golden_id = register_golden(c)
-        result.golden_household_id = golden_id
+        golden_id = result.golden_household_id
+        assert golden_id is not None
         wait_for(lambda: classification(c, golden_id), what="the golden household's classification")
         def all_classified() -> list[str] | None:
             ids = classified_households(c)

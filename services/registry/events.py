@@ -237,6 +237,7 @@ class HouseholdVisitedV1(_Event):
     visit: VisitV1
     household: HouseholdSnapshotV1
     actor: str | None = None
+    import_id: str | None = None  # the bulk import (kind=visits) that recorded the visit
 
 
 EVENTS: dict[str, type[BaseModel]] = {

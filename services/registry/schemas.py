@@ -280,6 +280,8 @@ class ImportJobRead(BaseModel):
     """A bulk import and its progress."""
 
     import_id: str
+    kind: Literal["households", "visits"] = Field(
+        default="households", description="what each line is: a household or a visit")
     status: Literal["running", "done", "failed"]
     format: str
     filename: str | None = None
@@ -438,6 +440,19 @@ class VisitCreate(_In):
         "when to come back (after visited_on); required for follow_up"))
     review_round: ReviewRound | None = Field(default=None, description=(
         "the review round the visit belongs to (coverage counts visits by round)"))
+
+
+class VisitImportLine(VisitCreate):
+    """One visit of a bulk import (`POST /v1/imports?kind=visits`): the `POST …/visits` body,
+    the household by `household_id` or by its `household_external_ref` (exactly one), and a
+    required `external_ref` of the visit line (the idempotency key)."""
+
+    external_ref: str = Field(min_length=1, max_length=100, pattern=r"^[\w.:/-]+$",
+                              description="the caller's own id of the visit (import "
+                                          "idempotency key)")
+    household_id: str | None = Field(default=None, min_length=1, max_length=64)
+    household_external_ref: str | None = Field(default=None, min_length=1, max_length=100,
+                                               description="the household's external_ref")
 
 
 class VisitRead(BaseModel):

@@ -129,6 +129,7 @@ import_job = sa.Table(
     "import_job", meta,
     sa.Column("id", _ID, primary_key=True),
     sa.Column("format", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False, server_default="households"),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("filename", sa.Text),
     sa.Column("total", sa.Integer, nullable=False, server_default="0"),
@@ -145,6 +146,7 @@ import_job = sa.Table(
     _now("heartbeat_at"),
     sa.Column("finished_at", _TS),
     sa.CheckConstraint("status in ('running', 'done', 'failed')", name="status"),
+    sa.CheckConstraint("kind in ('households', 'visits')", name="kind"),
 )
 
 import_error = sa.Table(
@@ -269,6 +271,9 @@ visit = sa.Table(
     sa.Column("next_visit_due", sa.Date),
     sa.Column("review_round", sa.Text),
     sa.Column("recorded_by", sa.Text),
+    # Set by a visit import: the line's own id (idempotency key) and its digest.
+    sa.Column("external_ref", sa.Text, unique=True),
+    sa.Column("import_hash", sa.Text),
     _now(),
     sa.CheckConstraint("outcome in ('surveyed', 'not_home', 'refused', 'moved', 'deceased', "
                        "'follow_up')", name="outcome"),

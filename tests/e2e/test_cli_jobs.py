@@ -87,6 +87,34 @@ def test_import_follows_the_job_and_writes_the_rejected_rows_next_to_the_file(
     assert "done — 0 accepted, 40 skipped, 2 rejected of 42 rows" in capsys.readouterr().out
 
 
+def test_import_kind_visits_records_visits_by_household_ref_and_writes_rejected_rows(
+        urls: System, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = random.Random(5)
+    households = tmp_path / "village.ndjson"
+    households.write_text("".join(json.dumps(household(rng, f"door-{i}")) + "\n"
+                                  for i in range(3)), encoding="utf-8")
+    assert main(["import", str(households), "--interval", "0.1"]) == 0
+    with httpx.Client(base_url=urls.url("registry")) as client:
+        cadre = client.post("/v1/cadres", headers=auth("national_admin"), json={
+            "commune_code": COMMUNE, "name": "Lò Văn Khánh", "organisation": "youth_union",
+            "young_cadre": True}).json()["cadre_id"]
+    path = tmp_path / "visits.csv"
+    path.write_text(
+        "external_ref,household_external_ref,cadre_id,visited_on,outcome,next_visit_due,"
+        "review_round\n"
+        + "".join(f"v-{i},door-{i},{cadre},2026-09-0{i + 1},surveyed,,2026\n" for i in range(3))
+        + f"v-3,door-0,{cadre},2026-09-05,follow_up,,2026\n", encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["import", str(path), "--kind", "visits", "--interval", "0.1"]) == 3
+    out = capsys.readouterr().out
+    assert "done — 3 accepted, 0 skipped, 1 rejected of 4 rows" in out, out
+    with (tmp_path / "visits.csv.errors.csv").open(encoding="utf-8") as f:
+        assert [(r["line"], r["field"]) for r in csv.DictReader(f)] == [("5", "next_visit_due")]
+    assert main(["import", str(path), "--kind", "visits", "--interval", "0.1"]) == 3
+    assert "done — 0 accepted, 3 skipped, 1 rejected of 4 rows" in capsys.readouterr().out
+
+
 def test_reevaluate_follows_the_job_to_its_end(urls: System, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     rng = random.Random(4)

@@ -37,6 +37,17 @@ row of the group (they may be left blank on the following rows).
 Error lines refer to the physical line of the row (line 1 is the header).
 """
 
+VISIT_COLUMNS = ("external_ref", "household_id", "household_external_ref", "cadre_id",
+                 "visited_on", "outcome", "note", "next_visit_due", "review_round")
+
+VISIT_CSV_LAYOUT = f"""\
+**CSV layout of visits** (`kind=visits`; UTF-8, header row, comma-separated): one row per visit,
+columns {", ".join(f"`{c}`" for c in VISIT_COLUMNS)}. Give the household by `household_id` or
+by `household_external_ref` (the household's own `external_ref`), not both; blank cells are
+absent values; dates are `YYYY-MM-DD`. Error lines refer to the physical line of the row (line 1
+is the header).
+"""
+
 
 @dataclass
 class RawLine:
@@ -213,5 +224,29 @@ def csv_lines(lines: Iterable[str]) -> Iterator[RawLine]:
         current = RawLine(line, body, errors, [line])
     if current is not None:
         yield current
+    if isinstance(lines, Bounded):
+        yield from lines.rejected()
+
+
+def visit_csv_lines(lines: Iterable[str]) -> Iterator[RawLine]:
+    """One RawLine per CSV row of the visit layout (blank cells left out of the body)."""
+    reader = csv.DictReader(lines)
+    fields = reader.fieldnames or []
+    missing = [c for c in ("external_ref", "cadre_id", "visited_on", "outcome") if c not in fields]
+    if not {"household_id", "household_external_ref"} & set(fields):
+        missing.append("household_id or household_external_ref")
+    if missing:
+        yield RawLine(1, None, [Violation("header", f"missing column(s): {', '.join(missing)}")])
+        return
+    unknown = [c for c in fields if c not in VISIT_COLUMNS]
+    for row in reader:
+        if isinstance(lines, Bounded):
+            yield from lines.rejected()
+        body = {k: v.strip() for k, v in row.items()
+                if k in VISIT_COLUMNS and isinstance(v, str) and v.strip()}
+        errors = [Violation(c, "unknown column") for c in unknown if not _blank(row.get(c))]
+        if None in row:  # more cells than header columns
+            errors.append(Violation("line", "more cells than columns in the header"))
+        yield RawLine(reader.line_num, body, errors)
     if isinstance(lines, Bounded):
         yield from lines.rejected()

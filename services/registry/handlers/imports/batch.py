@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -50,11 +50,14 @@ class Line:
         self.errors.append((line or self.raw.line, field_name, message))
 
 
-def read_lines(fh: IO[str], fmt: str, *, max_line: int = 1 << 20) -> Iterator[lines.RawLine]:
-    """Households from the spooled file, lazily; a line longer than `max_line` characters is
-    rejected with its number, never read into memory."""
+def read_lines(fh: IO[str], fmt: str, *, max_line: int = 1 << 20,
+               kind: str = "households") -> Iterator[lines.RawLine]:
+    """Households (or visits) from the spooled file, lazily; a line longer than `max_line`
+    characters is rejected with its number, never read into memory."""
     bounded = lines.Bounded(fh, max_line)
-    return lines.ndjson_lines(bounded) if fmt == "ndjson" else lines.csv_lines(bounded)
+    if fmt == "ndjson":
+        return lines.ndjson_lines(bounded)
+    return lines.visit_csv_lines(bounded) if kind == "visits" else lines.csv_lines(bounded)
 
 
 def _line_of(raw: lines.RawLine, loc: tuple) -> int:
@@ -112,6 +115,13 @@ def validate(raw: lines.RawLine, *, user: Principal, communes: dict[str, tuple[s
     return line
 
 
+class Checked(Protocol):
+    """A validated line of any import kind: its raw line and its errors."""
+
+    raw: lines.RawLine
+    errors: list[tuple[int, str, str]]
+
+
 @dataclass
 class Counts:
     """Progress of one batch."""
@@ -153,6 +163,13 @@ async def apply_batch(session: AsyncSession, rt: Runtime, *, job_id: str,
     if new_lines:
         await _insert_new(session, rt, new_lines, communes=communes, user=user, job_id=job_id)
     counts.accepted += len(new_lines)
+    await record_progress(session, job_id=job_id, checked=checked, counts=counts)
+    return counts
+
+
+async def record_progress(session: AsyncSession, *, job_id: str, checked: Sequence[Checked],
+                          counts: Counts) -> None:
+    """Write a batch's per-line errors (one multi-row insert) and add its counts to the job."""
     errors = [(c, e) for c in checked for e in c.errors]
     counts.rejected = sum(1 for c in checked if c.errors)
     if errors:
@@ -164,7 +181,6 @@ async def apply_batch(session: AsyncSession, rt: Runtime, *, job_id: str,
         total=J.c.total + len(checked), accepted=J.c.accepted + counts.accepted,
         skipped=J.c.skipped + counts.skipped, rejected=J.c.rejected + counts.rejected,
         heartbeat_at=sa.func.now()))
-    return counts
 
 
 async def _existing(session: AsyncSession, refs: list[str]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry import schemas, tables
 from services.registry.domain import imports as lines
 from services.registry.handlers.common import sees_personal_data
+from services.registry.handlers.imports import visits
 from services.registry.handlers.imports.batch import apply_batch, read_lines
 from shared import privacy
 from shared.auth import Principal
@@ -64,7 +65,7 @@ def format_of(*, fmt: str | None, content_type: str | None, filename: str | None
 def job_read(row: Any) -> schemas.ImportJobRead:
     """A job row as the API returns it."""
     return schemas.ImportJobRead(
-        import_id=str(row["id"]), status=row["status"], format=row["format"],
+        import_id=str(row["id"]), kind=row["kind"], status=row["status"], format=row["format"],
         filename=row["filename"], total=row["total"], accepted=row["accepted"],
         skipped=row["skipped"], rejected=row["rejected"], bytes=row["bytes"],
         message=row["message"], created_by=row["created_by"], created_at=row["created_at"],
@@ -87,7 +88,8 @@ async def _refuse_if_busy(session: AsyncSession, user: Principal, limit: int) ->
 
 
 async def start(rt: Runtime, *, body: AsyncIterator[bytes], fmt: str, filename: str | None,
-                user: Principal, declared: int | None = None) -> schemas.ImportJobRead:
+                user: Principal, declared: int | None = None,
+                kind: str = "households") -> schemas.ImportJobRead:
     """Spool the upload (constant memory, at most `import_max_bytes`), create the job and run it
     in the background; 413 for a larger upload, 429 while the user has too many running."""
     settings = rt.settings
@@ -123,10 +125,10 @@ async def start(rt: Runtime, *, body: AsyncIterator[bytes], fmt: str, filename: 
             path.unlink(missing_ok=True)
             raise
         row = (await session.execute(sa.insert(J).values(
-            id=job_id, format=fmt, status="running", filename=filename, bytes=size,
+            id=job_id, format=fmt, kind=kind, status="running", filename=filename, bytes=size,
             created_by=user.sub, created_role=user.role, created_scope=list(user.scope),
         ).returning(*J.c))).mappings().one()
-    task = asyncio.create_task(run(rt, job_id=job_id, path=path, fmt=fmt, user=user),
+    task = asyncio.create_task(run(rt, job_id=job_id, path=path, fmt=fmt, user=user, kind=kind),
                                name=f"registry-import-{job_id}")
     rt.tasks.append(task)
     def forget(done: asyncio.Task) -> None:
@@ -192,26 +194,30 @@ async def error_csv(rt: Runtime, *, job_id: str, user: Principal) -> AsyncIterat
             yield buf.getvalue()
 
 
-async def run(rt: Runtime, *, job_id: str, path: Path, fmt: str, user: Principal) -> None:
+async def run(rt: Runtime, *, job_id: str, path: Path, fmt: str, user: Principal,
+              kind: str = "households") -> None:
     """Process the spooled file batch by batch, updating the job's progress as it goes."""
     CORRELATION_ID.set(job_id)
     batch_size = int(getattr(rt.settings, "import_batch_size", 500))
     with tracer.start_as_current_span("registry import", context=trace.set_span_in_context(
             trace.INVALID_SPAN), attributes={"everydoor.import_id": job_id}):
         try:
-            async with rt.sessions() as session:
-                known = await _communes(session)
+            known: dict[str, tuple[str, str]] = {}
+            if kind == "households":
+                async with rt.sessions() as session:
+                    known = await _communes(session)
             with path.open(encoding="utf-8", errors="replace", newline="") as fh:
                 batch: list[lines.RawLine] = []
-                for raw in read_lines(fh, fmt, max_line=int(getattr(
+                for raw in read_lines(fh, fmt, kind=kind, max_line=int(getattr(
                         rt.settings, "import_max_line_chars", 256 * 1024))):
                     batch.append(raw)
                     if len(batch) >= batch_size:
                         await run_batch(rt, job_id=job_id, batch=batch, user=user,
-                                        communes=known)
+                                        communes=known, kind=kind)
                         batch = []
                 if batch:
-                    await run_batch(rt, job_id=job_id, batch=batch, user=user, communes=known)
+                    await run_batch(rt, job_id=job_id, batch=batch, user=user, communes=known,
+                                    kind=kind)
             async with rt.transaction() as session:
                 await session.execute(sa.update(J).where(J.c.id == job_id).values(
                     status="done", finished_at=sa.func.now()))
@@ -234,19 +240,23 @@ async def _communes(session: AsyncSession) -> dict[str, tuple[str, str]]:
 
 
 async def run_batch(rt: Runtime, *, job_id: str, batch: list[lines.RawLine], user: Principal,
-                    communes: dict[str, tuple[str, str]]) -> None:
+                    communes: dict[str, tuple[str, str]], kind: str = "households") -> None:
     """One transaction per batch; if a concurrent writer beat us to a unique key, redo the batch
     line by line so that only the conflicting line is rejected."""
     with tracer.start_as_current_span("registry import batch",
                                       attributes={"everydoor.lines": len(batch)}):
         try:
             async with rt.transaction() as session:
-                await apply_batch(session, rt, job_id=job_id, batch=batch, user=user,
-                                  communes=communes)
+                if kind == "visits":
+                    await visits.apply_batch(session, rt, job_id=job_id, batch=batch, user=user)
+                else:
+                    await apply_batch(session, rt, job_id=job_id, batch=batch, user=user,
+                                      communes=communes)
         except IntegrityError:
             if len(batch) == 1:
                 raise
             for raw in batch:
-                await run_batch(rt, job_id=job_id, batch=[raw], user=user, communes=communes)
+                await run_batch(rt, job_id=job_id, batch=[raw], user=user, communes=communes,
+                                kind=kind)
 
 
