@@ -224,6 +224,26 @@ async def consumer_alone(infra: EmbeddedInfra, service: ServiceProcess, events: 
     return alone
 
 
+async def outbox_drained(infra: EmbeddedInfra, timeout: float = 600.0) -> float:
+    """Wait until the service's relay has published every decision of the backlog: a latency
+    measured while it still drains tens of thousands of rows would be the backlog's, not the
+    steady load's."""
+    conn = await asyncpg.connect(asyncpg_dsn(infra.database_url, "everydoor_eligibility"))
+    try:
+        t0 = time.perf_counter()
+        while (left := await count_or_zero(
+                conn, "select count(*) from outbox where sent_at is null")) > 0:
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"{left} outbox rows still unsent after {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+        waited = time.perf_counter() - t0
+        print(f"outbox drained: every decision published {waited:.1f} s after the last was made",
+              flush=True)
+        return waited
+    finally:
+        await conn.close()
+
+
 def hwm_mib(pid: int | None) -> float | None:
     """Peak RSS (VmHWM) of a process in MiB."""
     if pid is None:
@@ -258,6 +278,8 @@ async def main(n: int, rates: list[int], seconds: int, events: int) -> None:
         else:
             service.start()
         await asyncio.to_thread(service.wait_ready, 120)
+        # steady state: the backlog's decisions are all published before the steady load
+        result["outbox_drain_s"] = await outbox_drained(infra)
         result["latency"] = []
         for rate in rates:
             load = await steady_load(infra.bootstrap_servers, rate, seconds)

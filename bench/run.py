@@ -226,8 +226,12 @@ def rows(run: dict[str, Bench]) -> list[tuple[str, str, str, str, str]]:
     if elig and elig.get("alone"):
         a = elig["alone"]
         text, r = ratio(a["rate"], alone_base)
+        drained = elig.get("outbox_drain_s")
         out.append(("eligibility consumer alone (surveyed events/s)",
-                    f"{a['rate']:,.0f} ({a['items']:,} in {a['seconds']:.1f} s)",
+                    f"{a['rate']:,.0f} ({a['items']:,} in {a['seconds']:.1f} s"
+                    + (f"; its {2 * a['items']:,} decision events all published "
+                       f"{drained:.1f} s after the last decision" if drained is not None else "")
+                    + ")",
                     text + alone_note, "≥ 0.5 × baseline", verdict(r is not None and r >= 0.5)))
     else:
         failed("eligibility", "eligibility consumer alone (events/s)", "≥ 0.5 × baseline")

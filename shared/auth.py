@@ -474,14 +474,26 @@ class Authenticator:
                                      "try again shortly")
 
 
+# A browser signed in at supervision's `/sign-in` keeps the token in this cookie (HttpOnly,
+# SameSite=Strict): it is read for safe methods only, so a page can be opened and its links
+# followed, while every write still needs the Authorization header (no cross-site request
+# forgery can act with it).
+SESSION_COOKIE = "everydoor_token"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def current_principal(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
-    """The authenticated caller, or 401."""
-    if credentials is None:
+    """The authenticated caller (the bearer token; for GET/HEAD also the sign-in cookie), or
+    401."""
+    token = credentials.credentials if credentials is not None else None
+    if token is None and request.method in SAFE_METHODS:
+        token = request.cookies.get(SESSION_COOKIE) or None
+    if token is None:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(credentials.credentials)
+    principal = await authenticator.authenticate(token)
     request.state.principal = principal
     return principal
 

@@ -29,6 +29,7 @@ from services.g2p_gateway import protocol
 from services.g2p_gateway.config import Settings
 from services.g2p_gateway.state import RETRYABLE, AuditLog, Instruction, State, Transaction
 from shared.broker import client_security
+from shared.consumer import DLQ_SUFFIX
 from shared.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger("everydoor.g2p_gateway")
@@ -65,6 +66,7 @@ class Gateway:
         self._polled_at = 0.0
         # Refusals of instructions G2P Connect cannot carry, published before the offsets commit.
         self.refused: list[Envelope] = []
+        self.dead: list[tuple[ConsumerRecord, str]] = []
 
     @property
     def source(self) -> str:
@@ -125,6 +127,8 @@ class Gateway:
                         self.record(record)
                 refused, self.refused = self.refused, []
                 await self.publish(refused)
+                dead, self.dead = self.dead, []
+                await self.dead_letter(dead)
                 self.state.save()
             await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
 
@@ -176,10 +180,16 @@ class Gateway:
             env = Envelope.from_kafka(record.headers or (), record.value)
             if env.type != events.INSTRUCTION_ISSUED:
                 return
+            if env.source != events.SOURCE:
+                # Only disbursement writes instructions (the broker's ACLs say so too): anything
+                # else on the topic is never paid.
+                raise ValueError(f"forged source: {env.source!r} may not write {record.topic} "
+                                 f"(only {events.SOURCE})")
             inst = events.InstructionIssuedV1.model_validate(env.data)
         except (EnvelopeError, ValueError) as exc:
-            log.error("unreadable instruction at %s@%d: %s", record.topic, record.offset, exc)
+            log.error("instruction at %s@%d refused: %s", record.topic, record.offset, exc)
             self._count("unreadable")
+            self.dead.append((record, str(exc)))
             return
         if inst.instruction_id in self.state.instructions:
             self._count("redelivery_ignored")
@@ -448,6 +458,20 @@ class Gateway:
             data=payload.model_dump(mode="json", exclude_none=True),
             correlation_id=inst.correlation_id, causation_id=inst.causation_id,
             traceparent=inst.traceparent)
+
+    async def dead_letter(self, dead: list[tuple[ConsumerRecord, str]]) -> None:
+        """Unreadable or forged instructions to `<topic>.dlq`, as they came, with the reason
+        (the same headers as the services' dead letters), before their offsets are committed."""
+        assert self.producer is not None
+        for record, reason in dead:
+            headers = [*(record.headers or ()), ("dlq_reason", reason[:1000].encode()),
+                       ("dlq_original_topic", record.topic.encode()),
+                       ("dlq_original_partition", str(record.partition).encode()),
+                       ("dlq_original_offset", str(record.offset).encode()),
+                       ("dlq_attempts", b"1"), ("dlq_consumer", b"g2p-gateway")]
+            await self.producer.send_and_wait(record.topic + DLQ_SUFFIX, value=record.value,
+                                              key=record.key, headers=headers)
+            self._count("dead_lettered")
 
     async def publish(self, statuses: list[Envelope]) -> None:
         """Send signed statuses in order and wait for every acknowledgement (acks=all)."""

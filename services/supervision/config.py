@@ -53,6 +53,9 @@ class Settings(ServiceSettings):
     # Origins besides the page's own that may post the public form (e.g. the commune's portal
     # embedding a link); a browser's cross-site form post from anywhere else is refused.
     public_origins: list[str] = []
+    # The sign-in cookie is marked Secure (sent over HTTPS only) when the request came over
+    # HTTPS, or always with this set (behind a proxy that ends TLS).
+    secure_cookies: bool = False
     # Households per `supervision.posting.approved.v1` event (~110 bytes each: 2,000 stay far
     # below the broker's 1 MiB message limit); a larger list is approved in several parts.
     posting_approval_part_size: int = 2000

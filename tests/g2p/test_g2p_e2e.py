@@ -7,6 +7,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,14 +19,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.bank_partner.config import SANDBOX_KEY_FILE
 from services.bank_partner.signing import SigningKey
 from services.cli import bank_partner_process
+from services.disbursement import events
 from services.disbursement.config import PROGRAMMES_FILE
 from services.g2p_gateway import protocol
+from shared.envelope import Envelope
 from shared.infra import free_port
 from shared.processes import ServiceProcess
 from tests.disbursement.conftest import Stack, new_commune
 from tests.disbursement.test_restructuring import exposed, settled_loan, through_the_group
 from tests.support.apps import auth
-from tests.support.kafka import collect, header
+from tests.support.kafka import collect, header, produce_event
 from tests.support.wait import eventually
 
 G2P_PROGRAMME, KAFKA_PROGRAMME = "LIVELIHOOD-LIVESTOCK", "LIVELIHOOD-SEED"
@@ -343,3 +346,30 @@ async def test_a_restructure_is_never_sent_over_g2p_but_rejected_with_the_reason
     async with httpx.AsyncClient(base_url=g2p.gateway.url) as client:
         health = (await client.get("/health")).json()
     assert health["counts"]["restructure_refused"] == 1
+
+
+async def test_a_forged_or_unreadable_instruction_is_dead_lettered_and_never_paid(g2p):
+    """Only disbursement writes instructions: one with another source (a leaked credential, a
+    wrong ACL) or one that cannot be read goes to the topic's dead letters with the reason, and
+    the bank never sees it."""
+    topic = events.instructions_topic(g2p.g2p_partner)
+    forged_id = f"forged-{uuid.uuid4().hex[:8]}"
+    forged = Envelope(type=events.INSTRUCTION_ISSUED, source="/services/evil", subject=forged_id,
+                      data=events.InstructionIssuedV1(
+                          instruction_id=forged_id, application_id="a-x", programme_code="X",
+                          beneficiary_reference="BR-x", payee_name="Kẻ gian",
+                          commune_code="01001", transaction_point="x", amount_vnd=99_000_000,
+                          purpose="support", scheduled_date=date.today(),
+                      ).model_dump(mode="json"))
+    await produce_event(g2p.bootstrap, topic, forged)
+    broken = Envelope(type=events.INSTRUCTION_ISSUED, source=events.SOURCE, subject="broken",
+                      data={"instruction_id": "broken"})  # no amount, no reference
+    await produce_event(g2p.bootstrap, topic, broken)
+
+    dead = await collect(g2p.bootstrap, topic + ".dlq", until=lambda rs: {
+        header(r, "ce_id") for r in rs} >= {forged.id, broken.id}, timeout=30)
+    reasons = {header(r, "ce_id"): header(r, "dlq_reason") or "" for r in dead}
+    assert "forged source" in reasons[forged.id] and "/services/evil" in reasons[forged.id]
+    assert reasons[broken.id]
+    async with httpx.AsyncClient(base_url=g2p.bank.url) as bank:
+        assert (await bank.get(f"/sandbox/items/{forged_id}")).status_code == 404

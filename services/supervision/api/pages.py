@@ -19,6 +19,20 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGS = ("vi", "en")
 
 TEXT: dict[str, dict[str, str]] = {
+    "sign_in": {"vi": "Đăng nhập cán bộ", "en": "Officer sign-in"},
+    "sign_in_text": {"vi": "Dán mã truy cập (access token) do hệ thống đăng nhập của cơ quan cấp. "
+                           "Mã được giữ trong trình duyệt này đến khi hết hạn hoặc khi bạn đăng "
+                           "xuất, và chỉ dùng để xem.",
+                     "en": "Paste the access token your identity provider issued. It is kept in "
+                           "this browser until it expires or you sign out, and only for reading."},
+    "token": {"vi": "Mã truy cập", "en": "Access token"},
+    "token_refused": {"vi": "Mã truy cập không hợp lệ hoặc đã hết hạn.",
+                      "en": "The access token is not valid or has expired."},
+    "token_missing": {"vi": "Hãy dán mã truy cập.", "en": "Paste the access token."},
+    "signed_out": {"vi": "Đã đăng xuất", "en": "Signed out"},
+    "sign_out": {"vi": "Đăng xuất", "en": "Sign out"},
+    "signed_out_text": {"vi": "Mã truy cập đã được xóa khỏi trình duyệt này.",
+                        "en": "The access token was removed from this browser."},
     "site": {"vi": "Công khai, minh bạch — Mọi nhà", "en": "Open and accountable — Every Door"},
     "posting_title": {"vi": "Niêm yết công khai kết quả rà soát hộ nghèo, hộ cận nghèo",
                       "en": "Public posting of the poor and near-poor household review"},
