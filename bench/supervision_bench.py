@@ -123,7 +123,7 @@ async def main(n: int, concurrency: int) -> None:
             t1 = time.perf_counter()
             r = await client.post("/v1/postings", headers=officer, json={
                 "commune_code": COMMUNE, "review_round": "2026-periodic",
-                "closes_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()})
+                "closes_at": (datetime.now(UTC) + timedelta(days=10)).isoformat()})  # ≥ 3 working days
             r.raise_for_status()
             t_post = time.perf_counter() - t1
             posting_id, ref = r.json()["posting_id"], r.json()["items"][0]["reference"]
