@@ -43,7 +43,7 @@ def instruction(n: int, **kw: object) -> events.InstructionIssuedV1:
 
 def record(inst: events.InstructionIssuedV1, offset: int = 0) -> ConsumerRecord:
     """The Kafka record disbursement writes for it."""
-    env = Envelope(type=events.INSTRUCTION_ISSUED, source="/everydoor/disbursement",
+    env = Envelope(type=events.INSTRUCTION_ISSUED, source=events.SOURCE,
                    subject=inst.instruction_id, data=inst.model_dump(mode="json"))
     return ConsumerRecord(topic=events.instructions_topic(PARTNER), partition=0, offset=offset,
                           timestamp=0, timestamp_type=0, key=env.key, value=env.value(),
