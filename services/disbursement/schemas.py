@@ -259,8 +259,8 @@ class InstructionRead(Open):
     history: list[InstructionStatusChange]
 
 
-class ApplicationSummary(Open):
-    """An application in a listing, with its instruction's status."""
+class _Application(Open):
+    """What every answer about an application says of it."""
 
     application_id: str
     household_id: str
@@ -277,28 +277,18 @@ class ApplicationSummary(Open):
     created_by: str | None = None
     created_at: IsoDateTime
     updated_at: IsoDateTime
+
+
+class ApplicationSummary(_Application):
+    """An application in a listing, with its instruction's status."""
+
     instruction_id: str | None = None
     instruction_status: str | None = None
 
 
-class ApplicationRead(Open):
+class ApplicationRead(_Application):
     """An application, its instruction, and every status of both."""
 
-    application_id: str
-    household_id: str
-    programme_code: str
-    kind: str
-    amount_vnd: int
-    term_months: int | None = None
-    purpose: str
-    group_id: str | None = None
-    commune_code: str
-    province_code: str | None = None
-    village: str | None = None
-    status: str
-    created_by: str | None = None
-    created_at: IsoDateTime
-    updated_at: IsoDateTime
     history: list[StatusChange]
     instruction: InstructionRead | None = None
 
